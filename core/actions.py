@@ -1,0 +1,132 @@
+"""The one table of instance actions.
+
+The API checks requests against it, compute reads the in-flight task_state, end state and
+failure policy from it, the CLI builds its verbs from it, and the console builds its keys,
+footer, palette, help screen and read-only mode from it. Adding an action is one entry here
+and, when it touches the hypervisor, one handler in compute.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import states as S
+from .errors import InstanceInvalidState, InstanceIsLocked
+
+ANY = None  # an unrestricted vm_state / task_state check
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str                       # CLI verb and palette name ("pause", "reboot_hard")
+    description: str
+    instance_action: str            # Nova's instance-action record ("pause", "reboot")
+    vm_states: frozenset | None     # allowed vm_states; None = any
+    task_state: str | None          # the task_state set by the API while it runs
+    end_vm_state: str | None        # vm_state on success; None = unchanged
+    path: str = "compute"           # "compute": cast to the host; "conductor": scheduled; "api": DB only
+    task_states: tuple | None = (None,)   # allowed task_states; None = any
+    lock_checked: bool = True
+    destructive: bool = False
+    must_have_launched: bool = True
+    on_error: str = "keep"          # vm_state after a failure: keep | error | error_unless_running
+    key: str | None = None          # console key; actions sharing a key toggle by state
+    http: tuple[str, str] = ("POST", "/action")
+    http_status: int = 202
+    event: str = ""                 # compute event name, as in compute_<event>
+
+    def refusal(self, inst: dict) -> Exception | None:
+        """Why the API would refuse this action for `inst` (None when it is allowed)."""
+        uuid = inst["uuid"]
+        if self.lock_checked and inst.get("locked"):
+            return InstanceIsLocked(f"Instance {uuid} is locked")
+        if self.vm_states is not None and inst["vm_state"] not in self.vm_states:
+            return InstanceInvalidState(
+                f"Cannot '{self.name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
+        if self.task_states is not None and inst.get("task_state") not in self.task_states:
+            return InstanceInvalidState(
+                f"Cannot '{self.name}' instance {uuid} while it is in task_state {inst['task_state']}")
+        if self.must_have_launched and self.vm_states is not None and not inst.get("launched_at"):
+            return InstanceInvalidState(
+                f"Cannot '{self.name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
+        if self.name == "unlock" and not inst.get("locked"):
+            return InstanceInvalidState(f"Cannot 'unlock' instance {uuid}: it is not locked")
+        if self.name == "lock" and inst.get("locked"):
+            return InstanceInvalidState(f"Cannot 'lock' instance {uuid}: it is already locked")
+        return None
+
+    def allowed(self, inst: dict) -> bool:
+        return self.refusal(inst) is None
+
+
+def _a(**kw) -> Action:
+    kw.setdefault("event", f"{kw['name']}_instance")
+    if isinstance(kw.get("vm_states"), (tuple, list)):
+        kw["vm_states"] = frozenset(kw["vm_states"])
+    return Action(**kw)
+
+
+_TABLE = [
+    _a(name="create", description="Launch an instance on a host the scheduler picks",
+       instance_action="create", vm_states=ANY, task_state=S.SCHEDULING, end_vm_state=S.ACTIVE,
+       path="conductor", task_states=ANY, lock_checked=False, must_have_launched=False,
+       on_error="error", key="n", http=("POST", ""), event="_do_build_and_run_instance"),
+    _a(name="start", description="Power on a stopped instance", instance_action="start",
+       vm_states=[S.STOPPED], task_state=S.POWERING_ON, end_vm_state=S.ACTIVE, key="s",
+       event="start_instance"),
+    _a(name="stop", description="Shut the guest down (destroyed after shutdown_timeout)",
+       instance_action="stop", vm_states=[S.ACTIVE, S.ERROR], task_state=S.POWERING_OFF,
+       end_vm_state=S.STOPPED, key="o", event="stop_instance"),
+    _a(name="reboot", description="Soft reboot: ask the guest to restart",
+       instance_action="reboot", vm_states=[S.ACTIVE], task_state=S.REBOOTING,
+       end_vm_state=S.ACTIVE, on_error="error_unless_running", key="r", event="reboot_instance"),
+    _a(name="reboot_hard", description="Hard reboot: destroy and start the guest again",
+       instance_action="reboot",
+       vm_states=[S.ACTIVE, S.STOPPED, S.PAUSED, S.SUSPENDED, S.ERROR],
+       task_state=S.REBOOTING_HARD, task_states=S.ALLOW_REBOOT, end_vm_state=S.ACTIVE,
+       on_error="error_unless_running", key="R", event="reboot_instance"),
+    _a(name="pause", description="Pause: keep the guest's state in host memory",
+       instance_action="pause", vm_states=[S.ACTIVE], task_state=S.PAUSING,
+       end_vm_state=S.PAUSED, key="p"),
+    _a(name="unpause", description="Unpause a paused instance", instance_action="unpause",
+       vm_states=[S.PAUSED], task_state=S.UNPAUSING, end_vm_state=S.ACTIVE, key="p"),
+    _a(name="suspend", description="Suspend: save the guest's state to the host's disk",
+       instance_action="suspend", vm_states=[S.ACTIVE], task_state=S.SUSPENDING,
+       end_vm_state=S.SUSPENDED, on_error="error", key="z"),
+    _a(name="resume", description="Resume a suspended instance from its saved state",
+       instance_action="resume", vm_states=[S.SUSPENDED], task_state=S.RESUMING,
+       end_vm_state=S.ACTIVE, on_error="error", key="z"),
+    _a(name="lock", description="Lock: refuse lock-checked actions until unlocked",
+       instance_action="lock", vm_states=ANY, task_state=None, end_vm_state=None, path="api",
+       task_states=ANY, lock_checked=False, must_have_launched=False, key="L", event="api_lock"),
+    _a(name="unlock", description="Unlock a locked instance", instance_action="unlock",
+       vm_states=ANY, task_state=None, end_vm_state=None, path="api", task_states=ANY,
+       lock_checked=False, must_have_launched=False, key="L", event="api_unlock"),
+    _a(name="delete", description="Terminate: destroy the guest, delete its disk, free its IP",
+       instance_action="delete", vm_states=ANY, task_state=S.DELETING, end_vm_state=S.DELETED,
+       task_states=ANY, destructive=True, must_have_launched=False, on_error="error",
+       key="d", http=("DELETE", ""), http_status=204, event="terminate_instance"),
+    _a(name="force_delete", description="Force delete: terminate at once, whatever it is doing",
+       instance_action="delete", vm_states=ANY, task_state=S.DELETING, end_vm_state=S.DELETED,
+       task_states=ANY, destructive=True, must_have_launched=False, on_error="error",
+       key="D", event="terminate_instance"),
+]
+
+ACTIONS: dict[str, Action] = {a.name: a for a in _TABLE}
+
+
+def get(name: str) -> Action:
+    return ACTIONS[name]
+
+
+def for_key(key: str, inst: dict | None) -> tuple[Action | None, Exception | None]:
+    """The action a console key means for `inst`: the first allowed one sharing the key,
+    else the first one with its refusal (so the notification says why)."""
+    candidates = [a for a in _TABLE if a.key == key]
+    if not candidates:
+        return None, None
+    if inst is None:
+        return candidates[0], None
+    for action in candidates:
+        if action.allowed(inst):
+            return action, None
+    return candidates[0], candidates[0].refusal(inst)

@@ -1,0 +1,183 @@
+"""The compute API (nova-api + nova/compute/api.py): check a request against the action
+table, take the instance with a compare-and-swap on task_state, record the instance action,
+write the n-api line, and cast the work. Nothing here talks to a hypervisor.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Callable
+
+from . import states as S
+from .actions import ACTIONS, Action
+from .bus import CONDUCTOR, MessageBus, compute_topic
+from .config import Config, validate_name
+from .errors import InstanceInvalidState, InvalidInput, NotFound, NovaError, ReadOnly
+from .events import ActionFinished, InstanceChanged
+from .hosts import host_views
+from .images import ImageStore
+from .logs import LogSink, ServiceLog
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Request:
+    request_id: str
+    instance_uuid: str
+    action: str
+    done: bool = False    # API-only actions finish at once
+
+
+def new_request_id() -> str:
+    return f"req-{uuidlib.uuid4()}"
+
+
+def _client_ip() -> str:
+    """The operator's address when they came in over SSH, as nova-api logs the client."""
+    return (os.environ.get("SSH_CLIENT") or "127.0.0.1").split()[0]
+
+
+class API:
+    def __init__(self, config: Config, store: Store, bus: MessageBus, images: ImageStore,
+                 sink: LogSink, notify: Callable[[object], None], read_only: bool = False):
+        self.config, self.store, self.bus, self.images = config, store, bus, images
+        self.notify = notify
+        self.read_only = read_only
+        self.wsgi = ServiceLog(sink, "n-api", "nova.osapi_compute.wsgi.server")
+        self.log = ServiceLog(sink, "n-api", "nova.compute.api")
+
+    # -- lookups -----------------------------------------------------------------------
+    def get_instance(self, ref: str) -> dict:
+        found = self.store.find_instances(ref)
+        if not found:
+            raise NotFound(f"No server with a name or ID of '{ref}' exists.")
+        if len(found) > 1:
+            raise InvalidInput(f"More than one server exists with the name '{ref}'; use its ID.")
+        return found[0]
+
+    # -- requests ----------------------------------------------------------------------
+    def _request_line(self, ctx: str, method: str, path: str, status: int, start: float,
+                      body: object = None) -> None:
+        length = 0 if body is None else len(json.dumps(body))
+        self.wsgi.info(f'{_client_ip()} "{method} /v2.1/servers{path} HTTP/1.1" status: {status} '
+                       f"len: {length} time: {time.monotonic() - start:.7f}", ctx=ctx)
+
+    def _refuse(self, ctx: str, action: Action, path: str, start: float, exc: NovaError):
+        self.wsgi.info(f"HTTP exception thrown: {exc.message}", ctx=ctx,
+                       logger="nova.api.openstack.wsgi")
+        body = {"conflictingRequest" if exc.code == 409 else "badRequest":
+                {"code": exc.code, "message": exc.message}}
+        self._request_line(ctx, action.http[0], path, exc.code, start, body)
+        raise exc
+
+    def _check_writable(self, name: str) -> None:
+        if self.read_only:
+            raise ReadOnly(f"novatui is in read-only mode: '{name}' refused")
+
+    def create(self, name: str, flavor: str, image: str,
+               availability_zone: str | None = None) -> Request:
+        self._check_writable("create")
+        start = time.monotonic()
+        validate_name("server", name)
+        fl = self.config.flavor(flavor)
+        img = self.images.get(image)
+        zones = sorted({h.availability_zone for h in self.config.hosts})
+        if availability_zone is not None and availability_zone not in zones:
+            raise InvalidInput(f"The requested availability zone {availability_zone!r} is not "
+                               f"available (have: {', '.join(zones)})")
+        ctx = new_request_id()
+        uuid = str(uuidlib.uuid4())
+        inst = self.store.create_instance({
+            "uuid": uuid, "name": name, "flavor": fl.name, "vcpus": fl.vcpus,
+            "memory_mb": fl.ram_mb, "root_gb": fl.disk_gb, "image": img["name"],
+            "image_id": img["id"], "vm_state": S.BUILDING, "task_state": S.SCHEDULING,
+            "power_state": S.NOSTATE, "availability_zone": availability_zone,
+            "created_at": time.time(), "sys_meta": {"requested_az": availability_zone}})
+        self.store.start_action(uuid, "create", ctx)
+        self.wsgi.debug(f"Action: 'create', calling method: create, body: "
+                        f'{{"server": {{"name": "{name}", "flavorRef": "{fl.name}", '
+                        f'"imageRef": "{img["id"]}"}}}}', ctx=ctx, logger="nova.api.openstack.wsgi")
+        self._request_line(ctx, "POST", "", 202, start, {"server": {"id": uuid}})
+        self.bus.cast(CONDUCTOR, "build_instances", ctx, uuid=uuid, tried=[])
+        self.notify(InstanceChanged(inst))
+        return Request(ctx, uuid, "create")
+
+    def perform(self, name: str, ref: str, **params) -> Request:
+        """Any action of the table but create, on the instance named or id'd by `ref`."""
+        action = ACTIONS[name]
+        self._check_writable(name)
+        start = time.monotonic()
+        inst = self.get_instance(ref)
+        ctx = new_request_id()
+        uuid = inst["uuid"]
+        path = f"/{uuid}{action.http[1]}"
+        refusal = action.refusal(inst)
+        if refusal is None and action.task_state == S.DELETING and inst["task_state"] == S.DELETING:
+            refusal = InstanceInvalidState(
+                f"Cannot '{name}' instance {uuid} while it is in task_state deleting")
+        if refusal is not None:
+            self._refuse(ctx, action, path, start, refusal)
+        if action.path == "api":
+            return self._api_only(ctx, action, inst, path, start)
+        taken = self.store.begin_task(uuid, action.vm_states, action.task_states,
+                                      action.lock_checked, action.task_state)
+        if taken is None:  # another request changed the instance since we read it
+            current = self.store.get_instance(uuid)
+            refusal = action.refusal(current) or InstanceInvalidState(
+                f"Cannot '{name}' instance {uuid} while it is in task_state {current['task_state']}")
+            self._refuse(ctx, action, path, start, refusal)
+        self.store.start_action(uuid, action.instance_action, ctx)
+        body = {action.instance_action: params or None}
+        self.wsgi.debug(f"Action: '{action.instance_action}', calling method: {name}, body: "
+                        f"{json.dumps(body)}", ctx=ctx, logger="nova.api.openstack.wsgi")
+        self._request_line(ctx, action.http[0], path, action.http_status, start)
+        if action.task_state == S.DELETING and self._delete_locally(taken):
+            return self._local_delete(ctx, taken)
+        self.bus.cast(compute_topic(taken["host"]), name, ctx, uuid=uuid, **params)
+        self.notify(InstanceChanged(taken))
+        return Request(ctx, uuid, name)
+
+    def _delete_locally(self, inst: dict) -> bool:
+        """Nova deletes in the database alone when no compute service can do it."""
+        if inst["host"] is None:
+            return True
+        view = host_views(self.config, self.store, only=inst["host"])
+        return not view or view[0]["state"] == "down"
+
+    def _local_delete(self, ctx: str, inst: dict) -> Request:
+        uuid = inst["uuid"]
+        if inst["host"] is not None:
+            self.log.warning(f"instance's host {inst['host']} is down, deleting from database",
+                             ctx=ctx, instance=uuid)
+        self.store.release_ips(uuid)
+        done = self.store.update_instance(uuid, vm_state=S.DELETED, task_state=None,
+                                          deleted_at=time.time(), power_state=S.NOSTATE)
+        self.store.finish_action(ctx)
+        self.notify(InstanceChanged(done))
+        self.notify(ActionFinished(ctx, uuid, "delete", True))
+        return Request(ctx, uuid, "delete", done=True)
+
+    def _api_only(self, ctx: str, action: Action, inst: dict, path: str, start: float) -> Request:
+        """lock / unlock: a database change with an api_ event, no cast."""
+        uuid = inst["uuid"]
+        locked = action.name == "lock"
+        cur = self.store.conn.execute(
+            "UPDATE instances SET locked=?, locked_reason=?, updated_at=? WHERE uuid=? AND locked=? "
+            "AND deleted_at IS NULL RETURNING uuid",
+            (int(locked), "admin" if locked else None, time.time(), uuid, int(not locked)))
+        ok = cur.fetchone() is not None
+        cur.close()
+        if not ok:
+            self._refuse(ctx, action, path, start, action.refusal(self.store.get_instance(uuid))
+                         or InstanceInvalidState(f"Cannot '{action.name}' instance {uuid} now"))
+        self.store.start_action(uuid, action.instance_action, ctx)
+        event = self.store.start_event(ctx, action.event, None)
+        self.store.finish_event(event, "Success")
+        self.store.finish_action(ctx)
+        self._request_line(ctx, "POST", path, action.http_status, start)
+        self.notify(InstanceChanged(self.store.get_instance(uuid)))
+        self.notify(ActionFinished(ctx, uuid, action.name, True))
+        return Request(ctx, uuid, action.name, done=True)

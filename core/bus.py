@@ -1,0 +1,66 @@
+"""The message bus: Nova's RPC cast, carried by the store's mailbox table.
+
+A cast is a row; a consumer claims the oldest row of its topic, handles it and deletes it.
+Casts inside one process wake the topic's consumer at once; casts from another process that
+shares the store (a second console, a script) are picked up on the consumer's next poll.
+Unclaimed messages outlive a restart, so submitted work still happens.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from .store import Store
+
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    topic: str
+    method: str
+    request_id: str
+    args: dict
+
+
+def compute_topic(host: str) -> str:
+    return f"compute.{host}"
+
+
+CONDUCTOR = "conductor"
+
+
+class MessageBus:
+    def __init__(self, store: Store, owner: str | None = None):
+        self.store = store
+        self.owner = owner or str(os.getpid())
+        self._wakeups: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def _event(self, topic: str) -> threading.Event:
+        with self._lock:
+            return self._wakeups.setdefault(topic, threading.Event())
+
+    def cast(self, topic: str, method: str, request_id: str, **args) -> None:
+        self.store.put_message(topic, {"method": method, "request_id": request_id, "args": args})
+        self._event(topic).set()
+
+    def consume(self, topic: str, timeout: float = POLL_SECONDS) -> Message | None:
+        wakeup = self._event(topic)
+        wakeup.clear()
+        claimed = self.store.claim_message(topic, self.owner)
+        if claimed is None:
+            wakeup.wait(timeout)
+            claimed = self.store.claim_message(topic, self.owner)
+            if claimed is None:
+                return None
+        mid, payload = claimed
+        return Message(mid, topic, payload["method"], payload["request_id"], payload["args"])
+
+    def done(self, message: Message) -> None:
+        self.store.delete_message(message.id)
+
+    def wake(self, topic: str) -> None:
+        self._event(topic).set()

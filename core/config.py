@@ -1,0 +1,320 @@
+"""Loading and validating hosts.toml. Every error names the file, the key and the reason."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from .errors import ConfigError, InvalidInput
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+KNOWN_FILTERS = ("ComputeFilter", "AvailabilityZoneFilter", "RamFilter", "CoreFilter",
+                 "DiskFilter", "ImagePropertiesFilter", "RetryFilter")
+KNOWN_WEIGHERS = ("RAMWeigher", "CPUWeigher", "DiskWeigher", "NumInstancesWeigher")
+SIMULATED_URI = "test:///"
+
+
+def validate_name(kind: str, name: object) -> str:
+    """Names end up in domain XML, file paths and log lines: keep them boring."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidInput(
+            f"invalid {kind} name {name!r}: use 1-63 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit")
+    return name
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    name: str
+    disk_format: str = "raw"
+    size_mb: int = 1
+    file: Path | None = None
+    properties: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    user: str = "root"
+    port: int = 22
+    key_file: Path | None = None
+    known_hosts: Path = Path("~/.ssh/known_hosts").expanduser()
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    name: str
+    uri: str
+    availability_zone: str = "nova"
+    vcpus: int = 0          # 0 = ask libvirt (real hosts)
+    memory_mb: int = 0
+    disk_gb: int = 0
+    instances_path: Path | None = None
+    ssh: SSHSettings | None = None
+
+    @property
+    def simulated(self) -> bool:
+        return self.uri == SIMULATED_URI
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    cpu_allocation_ratio: float = 16.0
+    ram_allocation_ratio: float = 1.5
+    disk_allocation_ratio: float = 1.0
+    enabled_filters: tuple = ("ComputeFilter", "AvailabilityZoneFilter", "RamFilter",
+                              "CoreFilter", "DiskFilter", "ImagePropertiesFilter")
+    weighers: dict = field(default_factory=lambda: {"RAMWeigher": 1.0})
+    host_subset_size: int = 1
+    max_attempts: int = 3
+    allow_resize_to_same_host: bool = False
+    resize_confirm_window: int = 0
+    shelved_offload_time: int = 0
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    shutdown_timeout: float = 60.0
+    sync_power_state_interval: float = 2.0
+    service_down_time: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    hosts: tuple[HostConfig, ...]
+    flavors: dict[str, Flavor]
+    images: tuple[ImageSpec, ...]
+    network_name: str
+    network: ipaddress.IPv4Network
+    scheduler: SchedulerConfig
+    compute: ComputeConfig
+
+    def host(self, name: str) -> HostConfig:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise InvalidInput(f"no host named {name!r} in {self.path}")
+
+    def flavor(self, name: str) -> Flavor:
+        try:
+            return self.flavors[name]
+        except KeyError:
+            raise InvalidInput(
+                f"no flavor named {name!r} (have: {', '.join(self.flavors)})") from None
+
+
+class _Reader:
+    """Typed access to one TOML table, with errors that say where."""
+
+    def __init__(self, path: Path, where: str, table: object):
+        self.path, self.where = path, where
+        if not isinstance(table, dict):
+            self.fail("", "must be a table")
+        self.table = table
+
+    def fail(self, key: str, reason: str):
+        loc = f"{self.where}.{key}" if key and self.where else (key or self.where)
+        raise ConfigError(f"{self.path}: {loc}: {reason}")
+
+    def get(self, key, kind, default=..., check=None, reason=""):
+        if key not in self.table:
+            if default is ...:
+                self.fail(key, "is required")
+            return default
+        value = self.table[key]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            self.fail(key, f"must be {_kind_name(kind)}, not {value!r}")
+        if check is not None and not check(value):
+            self.fail(key, reason)
+        return value
+
+    def unknown(self, allowed):
+        extra = sorted(set(self.table) - set(allowed))
+        if extra:
+            self.fail(extra[0], "unknown key")
+
+
+def _kind_name(kind) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            list: "a list", dict: "a table"}.get(kind, str(kind))
+
+
+def _positive(v) -> bool:
+    return v > 0
+
+
+def _non_negative(v) -> bool:
+    return v >= 0
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(os.path.expanduser(value)) if value else None
+
+
+def _name_check(r: _Reader, key: str, kind: str) -> str:
+    value = r.get(key, str)
+    try:
+        return validate_name(kind, value)
+    except InvalidInput as e:
+        r.fail(key, e.message)
+
+
+def _load_host(path: Path, i: int, raw) -> HostConfig:
+    r = _Reader(path, f"hosts[{i}]", raw)
+    r.unknown(("name", "uri", "availability_zone", "vcpus", "memory_mb", "disk_gb",
+               "instances_path", "ssh"))
+    name = _name_check(r, "name", "host")
+    uri = r.get("uri", str)
+    if not (uri == SIMULATED_URI or uri.startswith(("qemu:///", "qemu+ssh://"))):
+        r.fail("uri", f"{uri!r} is not supported: use 'test:///' (simulated), "
+                      "'qemu:///system' or 'qemu+ssh://user@host/system'")
+    simulated = uri == SIMULATED_URI
+    size_default = ... if simulated else 0
+    reason = "must be greater than 0"
+    ssh = None
+    if "ssh" in r.table or uri.startswith("qemu+ssh://"):
+        s = _Reader(path, f"hosts[{i}].ssh", r.table.get("ssh", {}))
+        s.unknown(("user", "port", "key_file", "known_hosts"))
+        ssh = SSHSettings(
+            user=s.get("user", str, "root"),
+            port=s.get("port", int, 22, lambda p: 0 < p < 65536, "must be a TCP port"),
+            key_file=_path(s.get("key_file", str, None)),
+            known_hosts=_path(s.get("known_hosts", str, "~/.ssh/known_hosts")))
+    return HostConfig(
+        name=name, uri=uri,
+        availability_zone=_name_check(r, "availability_zone", "availability zone")
+        if "availability_zone" in r.table else "nova",
+        vcpus=r.get("vcpus", int, size_default, _positive, reason),
+        memory_mb=r.get("memory_mb", int, size_default, _positive, reason),
+        disk_gb=r.get("disk_gb", int, size_default, _positive, reason),
+        instances_path=_path(r.get("instances_path", str, None)),
+        ssh=ssh)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    top = _Reader(path, "", raw)
+    top.unknown(("hosts", "flavors", "images", "network", "scheduler", "compute"))
+
+    hosts = tuple(_load_host(path, i, h) for i, h in enumerate(top.get("hosts", list)))
+    if not hosts:
+        top.fail("hosts", "at least one host is needed")
+    _unique(path, "hosts", [h.name for h in hosts])
+
+    flavors = {}
+    for i, f in enumerate(top.get("flavors", list)):
+        r = _Reader(path, f"flavors[{i}]", f)
+        r.unknown(("name", "vcpus", "ram_mb", "disk_gb"))
+        reason = "must be greater than 0"
+        flavor = Flavor(_name_check(r, "name", "flavor"), r.get("vcpus", int, ..., _positive, reason),
+                        r.get("ram_mb", int, ..., _positive, reason),
+                        r.get("disk_gb", int, ..., _non_negative, "must not be negative"))
+        if flavor.name in flavors:
+            r.fail("name", f"flavor {flavor.name!r} is defined twice")
+        flavors[flavor.name] = flavor
+    if not flavors:
+        top.fail("flavors", "at least one flavor is needed")
+
+    images = []
+    for i, im in enumerate(top.get("images", list)):
+        r = _Reader(path, f"images[{i}]", im)
+        r.unknown(("name", "disk_format", "size_mb", "file", "properties"))
+        file = _path(r.get("file", str, None))
+        if file is not None and not file.is_absolute():
+            file = (path.parent / file).resolve()
+        images.append(ImageSpec(
+            name=_name_check(r, "name", "image"),
+            disk_format=r.get("disk_format", str, "raw", lambda v: v in ("raw", "qcow2"),
+                              "must be 'raw' or 'qcow2'"),
+            size_mb=r.get("size_mb", int, 1, _positive, "must be greater than 0"),
+            file=file, properties=r.get("properties", dict, {})))
+    _unique(path, "images", [im.name for im in images])
+
+    net = _Reader(path, "network", top.get("network", dict))
+    net.unknown(("name", "cidr"))
+    cidr = net.get("cidr", str)
+    try:
+        network = ipaddress.IPv4Network(cidr)
+    except ValueError as e:
+        net.fail("cidr", f"{cidr!r} is not an IPv4 network: {e}")
+    if network.num_addresses < 4:
+        net.fail("cidr", f"{cidr!r} is too small: it needs room for a gateway and guests")
+
+    sc = _Reader(path, "scheduler", top.get("scheduler", dict, {}))
+    defaults = SchedulerConfig()
+    sc.unknown(defaults.__dataclass_fields__)
+    ratio = "must be greater than 0"
+    filters = tuple(sc.get("enabled_filters", list, list(defaults.enabled_filters)))
+    for f in filters:
+        if f not in KNOWN_FILTERS:
+            sc.fail("enabled_filters", f"unknown filter {f!r} (known: {', '.join(KNOWN_FILTERS)})")
+    weighers = sc.get("weighers", dict, dict(defaults.weighers))
+    for w, m in weighers.items():
+        if w not in KNOWN_WEIGHERS:
+            sc.fail("weighers", f"unknown weigher {w!r} (known: {', '.join(KNOWN_WEIGHERS)})")
+        if not isinstance(m, (int, float)) or isinstance(m, bool):
+            sc.fail("weighers", f"multiplier of {w} must be a number")
+    scheduler = SchedulerConfig(
+        cpu_allocation_ratio=sc.get("cpu_allocation_ratio", float, 16.0, _positive, ratio),
+        ram_allocation_ratio=sc.get("ram_allocation_ratio", float, 1.5, _positive, ratio),
+        disk_allocation_ratio=sc.get("disk_allocation_ratio", float, 1.0, _positive, ratio),
+        enabled_filters=filters, weighers={k: float(v) for k, v in weighers.items()},
+        host_subset_size=sc.get("host_subset_size", int, 1, _positive, "must be at least 1"),
+        max_attempts=sc.get("max_attempts", int, 3, _positive, "must be at least 1"),
+        allow_resize_to_same_host=sc.get("allow_resize_to_same_host", bool, False),
+        resize_confirm_window=sc.get("resize_confirm_window", int, 0, _non_negative,
+                                     "must not be negative"),
+        shelved_offload_time=sc.get("shelved_offload_time", int, 0))
+
+    cc = _Reader(path, "compute", top.get("compute", dict, {}))
+    cc.unknown(ComputeConfig.__dataclass_fields__)
+    compute = ComputeConfig(
+        shutdown_timeout=cc.get("shutdown_timeout", float, 60.0, _non_negative, "must not be negative"),
+        sync_power_state_interval=cc.get("sync_power_state_interval", float, 2.0, _positive, ratio),
+        service_down_time=cc.get("service_down_time", float, 60.0, _positive, ratio))
+
+    return Config(path=path, hosts=hosts, flavors=flavors, images=tuple(images),
+                  network_name=_name_check(net, "name", "network") if "name" in net.table else "private",
+                  network=network, scheduler=scheduler, compute=compute)
+
+
+def _unique(path: Path, key: str, names: list[str]) -> None:
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise ConfigError(f"{path}: {key}: {n!r} is defined twice")
+        seen.add(n)
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("NOVATUI_STATE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "novatui"

@@ -1,0 +1,53 @@
+"""Exceptions with Nova's codes and words. Every one renders as one line for the user."""
+
+
+class NovaError(Exception):
+    code = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(NovaError):
+    code = 400
+
+
+class ConfigError(InvalidInput):
+    """A bad inventory file: the message names the file, the key and the reason."""
+
+
+class NotFound(NovaError):
+    code = 404
+
+
+class ReadOnly(NovaError):
+    code = 403
+
+
+class Conflict(NovaError):
+    code = 409
+
+
+class InstanceInvalidState(Conflict):
+    pass
+
+
+class InstanceIsLocked(Conflict):
+    pass
+
+
+class UnexpectedTaskState(Conflict):
+    """The compare-and-swap on task_state failed: another operation owns the instance."""
+
+
+class NoValidHost(NovaError):
+    code = 500
+
+
+class HostOwned(NovaError):
+    """A simulated (or any) host is already driven by another novatui process."""
+
+
+class DriverError(NovaError):
+    """A libvirt or host-file call failed."""

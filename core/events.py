@@ -1,0 +1,30 @@
+"""What the engine tells its listeners (the console, the CLI's waits), from its threads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .logs import LogLine
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceChanged:
+    instance: dict
+
+
+@dataclass(frozen=True, slots=True)
+class HostChanged:
+    host: dict
+
+
+@dataclass(frozen=True, slots=True)
+class LogEmitted:
+    line: LogLine
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFinished:
+    request_id: str
+    instance_uuid: str
+    action: str
+    ok: bool
+    message: str | None = None

@@ -1,0 +1,336 @@
+"""The libvirt driver: domain XML, guest power operations and host facts.
+
+`LibvirtDriver` drives any libvirt URI; `SimulatedDriver` is a libvirt test-driver node whose
+state is saved to the state dir after every change and restored at start. Every call here
+runs on the owning compute service's thread, never on a caller's.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import libvirt
+
+from . import states as S
+from .config import HostConfig
+from .errors import DriverError
+from .hostfiles import LocalFiles
+
+NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
+TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
+
+# Keep libvirt from printing its errors to stderr: they arrive as exceptions.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def domain_name(uuid: str) -> str:
+    return "instance-" + uuid.replace("-", "")[:12]
+
+
+def build_domain_xml(inst: dict, disk_path: Path, domain_type: str, disk_format: str = "raw",
+                     rescue_disk: Path | None = None) -> str:
+    """The guest's definition, built as a tree: user input never meets string formatting."""
+    dom = ET.Element("domain", type=domain_type)
+    ET.SubElement(dom, "name").text = domain_name(inst["uuid"])
+    ET.SubElement(dom, "uuid").text = inst["uuid"]
+    meta = ET.SubElement(ET.SubElement(dom, "metadata"), f"{{{NOVA_NS}}}instance")
+    ET.SubElement(meta, f"{{{NOVA_NS}}}package", version="novatui-0.1")
+    ET.SubElement(meta, f"{{{NOVA_NS}}}name").text = inst["name"]
+    ET.SubElement(meta, f"{{{NOVA_NS}}}creationTime").text = time.strftime(
+        "%Y-%m-%d %H:%M:%S", time.gmtime(inst["created_at"]))
+    flavor = ET.SubElement(meta, f"{{{NOVA_NS}}}flavor", name=inst["flavor"])
+    ET.SubElement(flavor, f"{{{NOVA_NS}}}memory").text = str(inst["memory_mb"])
+    ET.SubElement(flavor, f"{{{NOVA_NS}}}disk").text = str(inst["root_gb"])
+    ET.SubElement(flavor, f"{{{NOVA_NS}}}vcpus").text = str(inst["vcpus"])
+    owner = ET.SubElement(meta, f"{{{NOVA_NS}}}owner")
+    ET.SubElement(owner, f"{{{NOVA_NS}}}user", uuid="admin").text = "admin"
+    ET.SubElement(owner, f"{{{NOVA_NS}}}project", uuid="admin").text = "admin"
+    ET.SubElement(meta, f"{{{NOVA_NS}}}root", type="image", uuid=inst.get("image_id") or "")
+    ET.SubElement(dom, "memory", unit="MiB").text = str(inst["memory_mb"])
+    ET.SubElement(dom, "vcpu").text = str(inst["vcpus"])
+    os_el = ET.SubElement(dom, "os")
+    ET.SubElement(os_el, "type", arch="x86_64").text = "hvm"
+    ET.SubElement(os_el, "boot", dev="hd")
+    ET.SubElement(dom, "on_poweroff").text = "destroy"
+    ET.SubElement(dom, "on_reboot").text = "restart"
+    ET.SubElement(dom, "on_crash").text = "destroy"
+    devices = ET.SubElement(dom, "devices")
+    disks = [(rescue_disk, disk_format), (disk_path, disk_format)] if rescue_disk else [(disk_path, disk_format)]
+    for i, (path, fmt) in enumerate(disks):
+        disk = ET.SubElement(devices, "disk", type="file", device="disk")
+        ET.SubElement(disk, "driver", name="qemu" if domain_type != "test" else "test", type=fmt)
+        ET.SubElement(disk, "source", file=str(path))
+        ET.SubElement(disk, "target", dev="vd" + "abcdefgh"[i], bus="virtio")
+    if domain_type != "test":
+        serial = ET.SubElement(devices, "serial", type="pty")
+        ET.SubElement(serial, "target", port="0")
+        console = ET.SubElement(devices, "console", type="pty")
+        ET.SubElement(console, "target", type="serial", port="0")
+    ET.register_namespace("nova", NOVA_NS)
+    return ET.tostring(dom, encoding="unicode")
+
+
+class LibvirtDriver:
+    domain_type = "qemu"
+
+    def __init__(self, host: HostConfig, state_dir: Path):
+        self.host = host
+        self.state_dir = state_dir
+        self.conn: libvirt.virConnect | None = None
+        root = host.instances_path or Path("/var/lib/novatui/instances")
+        self.files = LocalFiles(root)
+
+    @property
+    def uri(self) -> str:
+        return self.host.uri
+
+    # -- connection and host facts -----------------------------------------------------
+    def connect(self) -> None:
+        try:
+            self.conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as e:
+            raise DriverError(f"cannot connect to {self.host.name} ({self.uri}): "
+                              f"{e.get_error_message()}") from None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except libvirt.libvirtError:
+                pass
+            self.conn = None
+
+    def alive(self) -> bool:
+        try:
+            return self.conn is not None and self.conn.isAlive() == 1
+        except libvirt.libvirtError:
+            return False
+
+    def resources(self) -> dict:
+        """vCPUs, RAM and disk of the host: configured sizes win, libvirt fills the rest."""
+        info = self.conn.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
+        disk_gb = self.host.disk_gb
+        if not disk_gb:
+            self.files.root.mkdir(parents=True, exist_ok=True)
+            st = os.statvfs(self.files.root)
+            disk_gb = st.f_blocks * st.f_frsize // (1 << 30)
+        return {"vcpus": self.host.vcpus or info[2], "memory_mb": self.host.memory_mb or info[1],
+                "disk_gb": disk_gb}
+
+    # -- guests ------------------------------------------------------------------------
+    def _dom(self, uuid: str) -> libvirt.virDomain | None:
+        try:
+            return self.conn.lookupByUUIDString(uuid)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise self._error("lookup", uuid, e) from None
+
+    def _need(self, uuid: str) -> libvirt.virDomain:
+        dom = self._dom(uuid)
+        if dom is None:
+            raise DriverError(f"Instance {uuid} could not be found on {self.host.name}.")
+        return dom
+
+    def _error(self, what: str, uuid: str, e: libvirt.libvirtError) -> DriverError:
+        return DriverError(f"libvirt {what} failed for {uuid} on {self.host.name}: "
+                           f"{e.get_error_message()}")
+
+    def _call(self, what: str, uuid: str, fn, *args):
+        try:
+            return fn(*args)
+        except libvirt.libvirtError as e:
+            raise self._error(what, uuid, e) from None
+
+    def _changed(self, uuid: str, redefined: bool = False) -> None:
+        """Hook for drivers that must persist host state after a change."""
+
+    def power_state(self, uuid: str) -> int:
+        dom = self._dom(uuid)
+        if dom is None:
+            return S.NOSTATE
+        state = self._call("state", uuid, dom.state)[0]
+        if state == libvirt.VIR_DOMAIN_SHUTOFF and dom.hasManagedSaveImage(0):
+            return S.SHUTDOWN  # a managed-saved ("suspended") guest is SHUTOFF
+        return S.LIBVIRT_POWER.get(state, S.NOSTATE)
+
+    def guests(self) -> dict[str, int]:
+        """uuid -> power_state of every guest defined on the host."""
+        out = {}
+        for dom in self._call("listAllDomains", "*", self.conn.listAllDomains, 0):
+            out[dom.UUIDString()] = S.LIBVIRT_POWER.get(dom.state()[0], S.NOSTATE)
+        return out
+
+    def disk_path(self, uuid: str) -> Path:
+        return self.files.instance_dir(uuid) / "disk"
+
+    def create_disk(self, uuid: str, image: dict) -> Path:
+        disk = self.disk_path(uuid)
+        self.files.put_file(Path(image["path"]), disk)
+        return disk
+
+    def spawn(self, inst: dict, image: dict) -> None:
+        uuid = inst["uuid"]
+        disk = self.disk_path(uuid)
+        xml = build_domain_xml(inst, disk, self.domain_type, image["disk_format"])
+        dom = self._call("defineXML", uuid, self.conn.defineXML, xml)
+        self._changed(uuid, redefined=True)
+        self._call("create", uuid, dom.createWithFlags, 0)
+        self._changed(uuid)
+
+    def power_off(self, uuid: str, timeout: float) -> float | None:
+        """Ask the guest to shut down, destroy it after `timeout`. Returns how long the guest
+        took to shut down by itself, or None when it had to be destroyed."""
+        dom = self._need(uuid)
+        if dom.state()[0] in (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTDOWN):
+            return 0.0
+        start = time.monotonic()
+        took = None
+        try:
+            dom.shutdown()
+            while time.monotonic() - start <= timeout:
+                if dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF:
+                    took = time.monotonic() - start
+                    break
+                time.sleep(min(0.5, max(timeout / 20, 0.01)))
+        except libvirt.libvirtError:
+            pass  # guests that cannot shut down (paused ones, say) are destroyed below
+        if dom.state()[0] != libvirt.VIR_DOMAIN_SHUTOFF:
+            self._call("destroy", uuid, dom.destroy)
+        self._changed(uuid)
+        return took
+
+    def power_on(self, uuid: str) -> None:
+        dom = self._need(uuid)
+        if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+            self._call("create", uuid, dom.createWithFlags, 0)
+        self._changed(uuid)
+
+    def soft_reboot(self, uuid: str, timeout: float) -> bool:
+        """virDomainShutdown, wait, start again. False when the guest did not go down."""
+        dom = self._need(uuid)
+        if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+            return False
+        self._call("shutdown", uuid, dom.shutdown)
+        deadline = time.monotonic() + timeout
+        while dom.state()[0] != libvirt.VIR_DOMAIN_SHUTOFF:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        self._call("create", uuid, dom.createWithFlags, 0)
+        self._changed(uuid)
+        return True
+
+    def hard_reboot(self, uuid: str) -> None:
+        """Destroy (keeping disks), drop any saved state, start again."""
+        dom = self._need(uuid)
+        if dom.isActive():
+            self._call("destroy", uuid, dom.destroy)
+        if dom.hasManagedSaveImage(0):
+            self._call("managedSaveRemove", uuid, dom.managedSaveRemove, 0)
+        self._call("create", uuid, dom.createWithFlags, 0)
+        self._changed(uuid)
+
+    def pause(self, uuid: str) -> None:
+        self._call("suspend", uuid, self._need(uuid).suspend)
+        self._changed(uuid)
+
+    def unpause(self, uuid: str) -> None:
+        self._call("resume", uuid, self._need(uuid).resume)
+        self._changed(uuid)
+
+    def suspend(self, uuid: str) -> None:
+        self._call("managedSave", uuid, self._need(uuid).managedSave, 0)
+        self._changed(uuid)
+
+    def resume(self, uuid: str) -> None:
+        self._call("create", uuid, self._need(uuid).createWithFlags, 0)
+        self._changed(uuid)
+
+    def destroy(self, uuid: str) -> None:
+        """Destroy and undefine the guest (with any saved state). Disks stay."""
+        dom = self._dom(uuid)
+        if dom is None:
+            return
+        if dom.isActive():
+            self._call("destroy", uuid, dom.destroy)
+        flags = (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                 | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+        self._call("undefine", uuid, dom.undefineFlags, flags)
+        self._changed(uuid, redefined=True)
+
+    def delete_files(self, uuid: str) -> Path:
+        path = self.files.instance_dir(uuid)
+        self.files.remove_tree(path)
+        return path
+
+    def xml(self, uuid: str) -> str | None:
+        dom = self._dom(uuid)
+        return None if dom is None else self._call("XMLDesc", uuid, dom.XMLDesc, 0)
+
+
+class SimulatedDriver(LibvirtDriver):
+    """A libvirt test-driver node (`test:///<state>/hosts/<name>/node.xml`).
+
+    Each connection to a node file gets a private copy of its state, so the node is written
+    back after every change: the next start restores every guest with its run state.
+    """
+
+    domain_type = "test"
+
+    def __init__(self, host: HostConfig, state_dir: Path):
+        super().__init__(host, state_dir)
+        self.host_dir = state_dir / "hosts" / host.name
+        self.node_file = self.host_dir / "node.xml"
+        self.files = LocalFiles(self.host_dir / "instances")
+        self._xml_cache: dict[str, str] = {}
+        self._save_lock = threading.Lock()
+
+    @property
+    def uri(self) -> str:
+        return f"test://{self.node_file}"
+
+    def connect(self) -> None:
+        self.host_dir.mkdir(parents=True, exist_ok=True)
+        if not self.node_file.exists():
+            self._write_node([])
+        super().connect()
+
+    def _changed(self, uuid: str, redefined: bool = False) -> None:
+        if redefined:
+            self._xml_cache.pop(uuid, None)
+        self.save()
+
+    def save(self) -> None:
+        """Write every guest's definition and run state back to the node file."""
+        with self._save_lock:
+            domains = []
+            for dom in self.conn.listAllDomains(0):
+                uuid = dom.UUIDString()
+                xml = self._xml_cache.get(uuid)
+                if xml is None:
+                    xml = self._xml_cache[uuid] = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+                state = dom.state()[0]
+                extra = f"<test:runstate>{int(state)}</test:runstate>"
+                if dom.hasManagedSaveImage(0):
+                    extra += "<test:hasmanagedsave/>"
+                cut = xml.rindex("</domain>")
+                domains.append(xml[:cut] + extra + xml[cut:])
+            self._write_node(domains)
+
+    def _write_node(self, domains: list[str]) -> None:
+        h = self.host
+        head = (f"<node xmlns:test='{TEST_NS}'>\n<cpu><nodes>1</nodes><sockets>1</sockets>"
+                f"<cores>{h.vcpus}</cores><threads>1</threads><active>{h.vcpus}</active>"
+                f"<mhz>2400</mhz><model>x86_64</model></cpu>\n"
+                f"<memory>{h.memory_mb * 1024}</memory>\n")
+        tmp = self.node_file.with_suffix(".tmp")
+        tmp.write_text(head + "\n".join(domains) + "\n</node>\n")
+        os.replace(tmp, self.node_file)
+
+
+def make_driver(host: HostConfig, state_dir: Path) -> LibvirtDriver:
+    return SimulatedDriver(host, state_dir) if host.simulated else LibvirtDriver(host, state_dir)
