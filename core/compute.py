@@ -262,7 +262,7 @@ class ComputeManager:
         """Clean the host, then reschedule (RetryFilter) or give up with vm_state ERROR."""
         self._cleanup_guest(job.uuid)
         tried = list(job.args.get("tried", [])) + [self.host.name]
-        if len(tried) < self.config.scheduler.max_attempts and isinstance(exc, (DriverError, ComputeResourcesUnavailable)):
+        if len(tried) < self.config.scheduler.max_attempts:
             try:
                 self.store.update_instance(job.uuid, expected_task_state=job.task_state,
                                            task_state=S.SCHEDULING, host=None, ip=None)

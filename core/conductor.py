@@ -57,14 +57,14 @@ class Conductor:
                                    instance=uuid)
             self.utils_log.warning("Setting instance to ERROR state.", ctx=ctx, instance=uuid)
             self.store.add_fault(uuid, e.code, e.message, None, None, ctx)
-            self.store.finish_event(event, "Error", e.message)
-            self.store.finish_action(ctx, error=True)
             try:
                 inst = self.store.update_instance(uuid, expected_task_state=S.SCHEDULING,
                                                   vm_state=S.ERROR, task_state=None)
                 self.notify(InstanceChanged(inst))
             except UnexpectedTaskState:
                 pass
+            self.store.finish_event(event, "Error", e.message)
+            self.store.finish_action(ctx, error=True)
             self.notify(ActionFinished(ctx, uuid, "create", False, e.message))
             return
         try:

@@ -1,0 +1,268 @@
+"""The headless CLI, shaped like `openstack server ...`. Without arguments it starts the
+console. Errors are one line on stderr and a non-zero exit; nothing here imports Textual."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import states as S
+from .actions import ACTIONS
+from .config import default_state_dir, load_config
+from .errors import NovaError
+
+EXIT_FAILED = 1   # the operation ran and failed (see the fault)
+EXIT_REFUSED = 2  # bad input, or the request was refused; nothing changed
+
+
+class CLIError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise CLIError(f"{self.prog}: {message}")
+
+
+# -- output ---------------------------------------------------------------------------
+def _ts(t: float | None) -> str | None:
+    return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def server_summary(inst: dict) -> dict:
+    return {"id": inst["uuid"], "name": inst["name"],
+            "status": S.api_status(inst["vm_state"], inst["task_state"]),
+            "task_state": inst["task_state"], "power_state": S.power_name(inst["power_state"]),
+            "networks": _addresses(inst), "image": inst["image"], "flavor": inst["flavor"],
+            "host": inst["host"]}
+
+
+def _addresses(inst: dict) -> str:
+    return f"private={inst['ip']}" if inst.get("ip") else ""
+
+
+def server_detail(inst: dict, fault: dict | None, network: str = "private") -> dict:
+    return {
+        "id": inst["uuid"], "name": inst["name"],
+        "status": S.api_status(inst["vm_state"], inst["task_state"]),
+        "vm_state": inst["vm_state"], "task_state": inst["task_state"],
+        "power_state": S.power_name(inst["power_state"]), "host": inst["host"],
+        "availability_zone": inst["availability_zone"], "flavor": inst["flavor"],
+        "image": inst["image"], "addresses": {network: [inst["ip"]]} if inst.get("ip") else {},
+        "locked": inst["locked"], "created": _ts(inst["created_at"]),
+        "launched_at": _ts(inst["launched_at"]), "updated": _ts(inst["updated_at"]),
+        "fault": None if fault is None else {
+            "code": fault["code"], "created": _ts(fault["created_at"]),
+            "message": fault["message"], "details": fault["details"],
+            "host": fault["host"], "request_id": fault["request_id"]},
+    }
+
+
+def render_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    if not rows:
+        return ""
+    columns = columns or list(rows[0])
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths)) + " |"  # noqa: E731
+    return "\n".join([rule, line(columns), rule, *(line(r) for r in cells), rule])
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def emit(data, fmt: str, columns: list[str] | None = None) -> None:
+    if fmt == "json":
+        print(json.dumps(data, indent=2, default=str))
+    elif isinstance(data, dict):
+        print(render_table([{"Field": k, "Value": v} for k, v in data.items()]))
+    else:
+        out = render_table(data, columns)
+        if out:
+            print(out)
+
+
+# -- arguments ------------------------------------------------------------------------
+COMPUTE_VERBS = ("start", "stop", "pause", "unpause", "suspend", "resume", "lock", "unlock")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="novatui", description="Run virtual machines on libvirt hosts, the way "
+                "OpenStack Nova does. Without a command, starts the console.")
+    p.add_argument("--config", help="inventory file (default: $NOVATUI_CONFIG, ./hosts.toml, "
+                   "~/.config/novatui/hosts.toml)")
+    p.add_argument("--state-dir", help="state directory (default: $NOVATUI_STATE_DIR or "
+                   "$XDG_STATE_HOME/novatui)")
+    p.add_argument("--read-only", action="store_true", help="watch, but refuse every change")
+    sub = p.add_subparsers(dest="noun", parser_class=_Parser)
+
+    def fmt(sp):
+        sp.add_argument("-f", "--format", choices=("table", "json"), default="table")
+
+    def waiting(sp):
+        sp.add_argument("--no-wait", action="store_true", help="return once the request is accepted")
+        sp.add_argument("--wait-timeout", type=float, default=600.0, metavar="SECONDS")
+
+    server = sub.add_parser("server", help="instances").add_subparsers(dest="verb", parser_class=_Parser)
+    sp = server.add_parser("list", help="list instances")
+    fmt(sp)
+    sp.add_argument("--host")
+    sp = server.add_parser("show", help="show one instance")
+    fmt(sp)
+    sp.add_argument("server")
+    sp = server.add_parser("create", help="launch an instance")
+    fmt(sp)
+    waiting(sp)
+    sp.add_argument("--flavor", required=True)
+    sp.add_argument("--image", required=True)
+    sp.add_argument("--availability-zone")
+    sp.add_argument("name")
+    for verb in COMPUTE_VERBS:
+        sp = server.add_parser(verb, help=ACTIONS[verb].description)
+        waiting(sp)
+        sp.add_argument("servers", nargs="+", metavar="server")
+    sp = server.add_parser("reboot", help="reboot (soft unless --hard)")
+    waiting(sp)
+    sp.add_argument("--hard", action="store_true")
+    sp.add_argument("servers", nargs="+", metavar="server")
+    sp = server.add_parser("delete", help="terminate")
+    waiting(sp)
+    sp.add_argument("--force", action="store_true")
+    sp.add_argument("servers", nargs="+", metavar="server")
+    event = server.add_parser("event", help="instance action history").add_subparsers(
+        dest="event_verb", parser_class=_Parser)
+    sp = event.add_parser("list", help="the actions taken on an instance")
+    fmt(sp)
+    sp.add_argument("server")
+
+    for noun, helptext in (("host", "compute hosts"), ("flavor", "flavors"), ("image", "images")):
+        sp = sub.add_parser(noun, help=helptext).add_subparsers(dest="verb", parser_class=_Parser)
+        fmt(sp.add_parser("list", help=f"list {helptext}"))
+    return p
+
+
+def resolve_config(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    if os.environ.get("NOVATUI_CONFIG"):
+        return Path(os.environ["NOVATUI_CONFIG"])
+    for candidate in (Path("hosts.toml"), Path("~/.config/novatui/hosts.toml").expanduser()):
+        if candidate.exists():
+            return candidate
+    raise CLIError("novatui: no inventory: pass --config FILE or create ./hosts.toml")
+
+
+# -- commands -------------------------------------------------------------------------
+def _wait_and_report(engine, req, args, verb: str) -> int:
+    if args.no_wait or req.done:
+        return 0
+    action = engine.wait(req, args.wait_timeout)
+    if action["message"] == "Error":
+        fault = engine.fault(req.instance_uuid)
+        reason = fault["message"] if fault else "see `server event list`"
+        print(f"novatui: {verb} of {req.instance_uuid} failed: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def run_command(args, engine) -> int:
+    noun, verb = args.noun, args.verb
+    if noun == "server":
+        if verb == "list":
+            rows = [server_summary(i) for i in engine.instances(args.host)]
+            emit(rows, args.format, ["id", "name", "status", "task_state", "power_state",
+                                     "networks", "image", "flavor", "host"])
+            return 0
+        if verb == "show":
+            inst = engine.instance(args.server)
+            emit(server_detail(inst, engine.fault(inst["uuid"])), args.format)
+            return 0
+        if verb == "create":
+            req = engine.create(args.name, args.flavor, args.image, args.availability_zone)
+            rc = _wait_and_report(engine, req, args, "create")
+            inst = engine.store.get_instance(req.instance_uuid)
+            emit(server_detail(inst, engine.fault(inst["uuid"])), args.format)
+            return rc
+        if verb == "event":
+            rows = [{"request_id": a["request_id"], "action": a["action"],
+                     "start_time": _ts(a["start_time"]), "finish_time": _ts(a["finish_time"]),
+                     "message": a["message"],
+                     "events": [{**e, "start_time": _ts(e["start_time"]),
+                                 "finish_time": _ts(e["finish_time"])} for e in a["events"]]}
+                    for a in engine.actions(args.server)]
+            if args.format == "table":
+                for r in rows:
+                    r["events"] = ", ".join(f"{e['event']}:{e['result']}" for e in r.pop("events"))
+            emit(rows, args.format)
+            return 0
+        action = {"reboot": "reboot_hard" if getattr(args, "hard", False) else "reboot",
+                  "delete": "force_delete" if getattr(args, "force", False) else "delete"
+                  }.get(verb, verb)
+        rc = 0
+        requests = [engine.request(action, ref) for ref in args.servers]
+        for req in requests:
+            rc = max(rc, _wait_and_report(engine, req, args, verb))
+        return rc
+    if noun == "host":
+        rows = [{k: v for k, v in h.items() if k != "heartbeat"} for h in engine.hosts()]
+        emit(rows, args.format, ["name", "state", "enabled", "availability_zone", "vcpus_used",
+                                 "vcpus", "memory_mb_used", "memory_mb", "disk_gb_used",
+                                 "disk_gb", "instances"])
+        return 0
+    if noun == "flavor":
+        emit([{"name": f.name, "vcpus": f.vcpus, "ram_mb": f.ram_mb, "disk_gb": f.disk_gb}
+              for f in engine.config.flavors.values()], args.format)
+        return 0
+    if noun == "image":
+        emit([{"id": i["id"], "name": i["name"], "disk_format": i["disk_format"],
+               "size": i["size"], "checksum": i["checksum"], "type": i["type"],
+               "status": i["status"]} for i in engine.images.list()], args.format)
+        return 0
+    raise CLIError(f"novatui {noun}: a command is needed (see novatui {noun} --help)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        if args.noun is None:
+            config = load_config(resolve_config(args.config))
+            state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+            from tui.app import run_console  # the console alone pulls in Textual
+            return run_console(config, state_dir, read_only=args.read_only)
+        if getattr(args, "verb", None) is None or (args.verb == "event" and args.event_verb is None):
+            raise CLIError(f"novatui {args.noun}: a command is needed (see novatui {args.noun} --help)")
+        config = load_config(resolve_config(args.config))
+        state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+        from .engine import Engine
+        engine = Engine(config, state_dir, read_only=args.read_only, own="free")
+        engine.start()
+        try:
+            return run_command(args, engine)
+        finally:
+            engine.stop()
+    except CLIError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_REFUSED
+    except NovaError as e:
+        print(f"novatui: {e.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    except TimeoutError as e:
+        print(f"novatui: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("novatui: interrupted; submitted work continues at the next start", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Every operation of the core issue through the real libvirt test driver, across the three
+simulated hosts: libvirt's domain state, the store and the log lines after each."""
+from __future__ import annotations
+
+import libvirt
+import pytest
+
+from core import states as S
+from core.actions import ACTIONS
+from core.errors import InstanceInvalidState, InstanceIsLocked, NotFound
+from tests.conftest import act, domain, launch, log_text
+
+RUNNING = libvirt.VIR_DOMAIN_RUNNING
+PAUSED = libvirt.VIR_DOMAIN_PAUSED
+SHUTOFF = libvirt.VIR_DOMAIN_SHUTOFF
+
+
+def test_launch_schedules_by_free_ram_and_spawns(engine, state_dir):
+    first = launch(engine, "web1")
+    assert first["host"] == "cmp3"  # the most free RAM (RAMWeigher)
+    assert (first["vm_state"], first["task_state"], first["power_state"]) == ("active", None, S.RUNNING)
+    assert first["ip"] == "10.0.0.2" and first["launched_at"]
+    assert domain(engine, first).state()[0] == RUNNING
+    disk = state_dir / "hosts" / "cmp3" / "instances" / first["uuid"] / "disk"
+    assert disk.read_bytes().startswith(b"novatui image cirros")
+
+    in_az1 = launch(engine, "web2", az="az1")
+    assert in_az1["host"] == "cmp2" and in_az1["ip"] == "10.0.0.3"
+
+    cpu, sch, api = (log_text(state_dir, s) for s in ("n-cpu", "n-sch", "n-api"))
+    assert f"[instance: {first['uuid']}] Instance spawned successfully." in cpu
+    assert "Claim successful on node cmp3" in cpu
+    assert "Took " in cpu and "seconds to build instance." in cpu
+    assert "Filter AvailabilityZoneFilter returned 2 host(s)" in sch
+    assert "Selected host: WeighedHost [host: (cmp2, cmp2)" in sch
+    assert '"POST /v2.1/servers HTTP/1.1" status: 202' in api
+    actions = engine.actions("web1")
+    assert [(a["action"], a["message"]) for a in actions] == [("create", None)]
+    assert [e["event"] for e in actions[0]["events"]] == [
+        "conductor_schedule_and_build_instances", "compute__do_build_and_run_instance"]
+
+
+# (action, vm_state after, power_state after, libvirt state after, a line n-cpu writes)
+SEQUENCE = [
+    ("pause", "paused", S.PAUSED_POWER, PAUSED, "Pausing"),
+    ("unpause", "active", S.RUNNING, RUNNING, "Unpausing"),
+    ("suspend", "suspended", S.SHUTDOWN, SHUTOFF, "Suspending"),
+    ("resume", "active", S.RUNNING, RUNNING, "Resuming"),
+    ("stop", "stopped", S.SHUTDOWN, SHUTOFF, "Instance shutdown successfully after 0 seconds."),
+    ("start", "active", S.RUNNING, RUNNING, "Powering on"),
+    ("reboot", "active", S.RUNNING, RUNNING, "Instance soft rebooted successfully."),
+    ("reboot_hard", "active", S.RUNNING, RUNNING, "Instance rebooted successfully."),
+    ("suspend", "suspended", S.SHUTDOWN, SHUTOFF, "Suspending"),
+    ("reboot_hard", "active", S.RUNNING, RUNNING, "Instance rebooted successfully."),
+]
+
+
+def test_each_operation_reaches_its_state_in_libvirt_and_store(engine, state_dir):
+    inst = launch(engine, "vm")
+    for action, vm_state, power, libvirt_state, line in SEQUENCE:
+        inst = act(engine, action, "vm")
+        assert (inst["vm_state"], inst["task_state"], inst["power_state"]) == (vm_state, None, power), action
+        dom = domain(engine, inst)
+        assert dom.state()[0] == libvirt_state, action
+        assert bool(dom.hasManagedSaveImage(0)) == (vm_state == "suspended"), action
+        assert f"[instance: {inst['uuid']}] {line}" in log_text(state_dir, "n-cpu"), action
+    history = [a["action"] for a in engine.actions("vm")]
+    assert history == ["create"] + [ACTIONS[a].instance_action for a, *_ in SEQUENCE]
+    assert all(a["message"] is None for a in engine.actions("vm"))
+
+
+def _put_in(engine, name: str, state: str) -> dict:
+    inst = launch(engine, name)
+    path = {"active": [], "paused": ["pause"], "suspended": ["suspend"], "stopped": ["stop"]}[state]
+    for action in path:
+        inst = act(engine, action, name)
+    assert inst["vm_state"] == state
+    return inst
+
+
+@pytest.mark.parametrize("state", ["active", "paused", "suspended", "stopped"])
+def test_actions_the_table_forbids_change_nothing(engine, state_dir, state):
+    inst = _put_in(engine, f"vm-{state}", state)
+    actions_before = len(engine.actions(inst["uuid"]))
+    for name, action in ACTIONS.items():
+        if name == "create" or action.allowed(inst):
+            continue
+        with pytest.raises(InstanceInvalidState) as err:
+            engine.request(name, inst["uuid"])
+        assert f"Cannot '{name}' instance {inst['uuid']} while it is in vm_state {state}" == str(err.value) \
+            or name in ("unlock",), str(err.value)
+        after = engine.store.get_instance(inst["uuid"])
+        assert (after["vm_state"], after["task_state"], after["locked"]) == (state, None, False)
+    assert len(engine.actions(inst["uuid"])) == actions_before
+    assert "status: 409" in log_text(state_dir, "n-api")
+
+
+def test_a_locked_instance_refuses_lock_checked_actions_until_unlocked(engine):
+    inst = launch(engine, "locked")
+    assert act(engine, "lock", "locked")["locked"] is True
+    for name in ("stop", "pause", "suspend", "reboot", "reboot_hard", "delete", "force_delete"):
+        with pytest.raises(InstanceIsLocked, match=f"Instance {inst['uuid']} is locked"):
+            engine.request(name, "locked")
+    assert engine.store.get_instance(inst["uuid"])["vm_state"] == "active"
+    assert act(engine, "unlock", "locked")["locked"] is False
+    assert act(engine, "pause", "locked")["vm_state"] == "paused"
+    assert [a["action"] for a in engine.actions("locked")] == ["create", "lock", "unlock", "pause"]
+    assert engine.actions("locked")[1]["events"][0]["event"] == "api_lock"
+
+
+@pytest.mark.parametrize("action", ["delete", "force_delete"])
+def test_terminate_frees_disk_ip_and_host(engine, state_dir, action):
+    inst = _put_in(engine, "doomed", "paused")
+    host = inst["host"]
+    assert engine.hosts()[2]["instances"] == 1
+    done = act(engine, action, "doomed")
+    assert done["vm_state"] == "deleted" and done["deleted_at"] and done["task_state"] is None
+    with pytest.raises(libvirt.libvirtError):
+        engine.computes[host].driver.conn.lookupByUUIDString(inst["uuid"])
+    assert not (state_dir / "hosts" / host / "instances" / inst["uuid"]).exists()
+    assert engine.store.conn.execute("SELECT COUNT(*) FROM ip_allocations").fetchone()[0] == 0
+    view = {h["name"]: h for h in engine.hosts()}[host]
+    assert (view["instances"], view["vcpus_used"], view["memory_mb_used"]) == (0, 0, 0)
+    with pytest.raises(NotFound):
+        engine.instance("doomed")
+    cpu = log_text(state_dir, "n-cpu")
+    assert "Terminating instance" in cpu and f"Deletion of {state_dir}" in cpu
+    # the address is handed out again
+    assert launch(engine, "next")["ip"] == "10.0.0.2"
+
+
+def test_no_valid_host_leaves_error_with_fault(engine, state_dir):
+    # az2 is cmp3 alone: 800 GB of disk holds five m1.xlarge (160 GB) and no sixth.
+    for i in range(5):
+        assert launch(engine, f"big{i}", "m1.xlarge", az="az2")["vm_state"] == "active"
+    failed = launch(engine, "big5", "m1.xlarge", az="az2")
+    assert (failed["vm_state"], failed["task_state"], failed["host"]) == ("error", None, None)
+    fault = engine.fault(failed["uuid"])
+    assert fault["message"] == "No valid host was found. There are not enough hosts available."
+    assert engine.actions("big5")[0]["message"] == "Error"
+    sch = log_text(state_dir, "n-sch")
+    assert "Filter DiskFilter returned 0 hosts" in sch
+    assert "DiskFilter: (start: 1, end: 0)" in sch
+    assert "Setting instance to ERROR state." in sch
+
+
+def test_a_failing_libvirt_call_reverts_task_state_and_records_a_fault(engine, state_dir):
+    inst = launch(engine, "flaky")
+    domain(engine, inst).suspend()  # paused behind the engine's back: libvirt refuses a pause
+    engine.computes[inst["host"]].driver.save()
+    req = engine.request("pause", "flaky")
+    action = engine.wait(req, 10)
+    after = engine.store.get_instance(inst["uuid"])
+    assert action["message"] == "Error"
+    assert after["task_state"] is None and after["vm_state"] == "active"  # Nova: vm_state unchanged
+    fault = engine.fault(inst["uuid"])
+    assert fault["code"] == 500 and "libvirt suspend failed" in fault["message"]
+    assert fault["request_id"] == req.request_id and fault["host"] == inst["host"]
+    events = engine.actions("flaky")[-1]["events"]
+    assert events[-1]["result"] == "Error"
+    assert "Successfully reverted task state from pausing on failure for instance." in log_text(state_dir, "n-cpu")
+
+
+def test_suspend_failure_sets_error_as_nova_does(engine):
+    inst = launch(engine, "sus")
+    domain(engine, inst).destroy()  # the guest died: managedSave must fail
+    req = engine.request("suspend", "sus")
+    assert engine.wait(req, 10)["message"] == "Error"
+    after = engine.store.get_instance(inst["uuid"])
+    assert (after["vm_state"], after["task_state"]) == ("error", None)
+    # ERROR allows stop and hard reboot, which bring it back
+    assert act(engine, "reboot_hard", "sus")["vm_state"] == "active"
+
+
+def test_failed_build_is_rescheduled_to_another_host(engine, state_dir):
+    broken = state_dir / "hosts" / "cmp3" / "instances"
+    broken.rmdir() if broken.exists() else None
+    broken.write_text("not a directory")  # cmp3 cannot create instance disks
+    inst = launch(engine, "resched")
+    assert inst["vm_state"] == "active" and inst["host"] == "cmp2"
+    assert f"Build of instance {inst['uuid']} was re-scheduled" in log_text(state_dir, "n-cpu")
+    assert "Host cmp3 fails.  Previously tried hosts: ['cmp3']" in log_text(state_dir, "n-sch")
+    assert engine.computes["cmp3"].driver.conn.listAllDomains() == []
+
+
+def test_build_fails_for_good_after_max_attempts(engine, state_dir):
+    for host in ("cmp1", "cmp2", "cmp3"):
+        path = state_dir / "hosts" / host / "instances"
+        if path.exists():
+            path.rmdir()
+        path.write_text("not a directory")
+    inst = launch(engine, "doomed")
+    assert (inst["vm_state"], inst["task_state"], inst["host"], inst["ip"]) == ("error", None, None, None)
+    assert engine.fault(inst["uuid"])["message"]
+    assert engine.store.conn.execute("SELECT COUNT(*) FROM ip_allocations").fetchone()[0] == 0
+    assert all(c.driver.conn.listAllDomains() == [] for c in engine.computes.values())

@@ -1,0 +1,156 @@
+"""Restarts, shared stores and host ownership: nothing is lost, nothing is done twice."""
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import libvirt
+import pytest
+
+from core import states as S
+from core.engine import Engine
+from core.errors import HostOwned, InstanceInvalidState
+from tests.conftest import act, domain, eventually, launch, log_text
+
+
+def _disk_sha(state_dir, inst):
+    path = state_dir / "hosts" / inst["host"] / "instances" / inst["uuid"] / "disk"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_restart_mid_scenario_finds_every_instance_state_and_disk(config, state_dir):
+    eng = Engine(config, state_dir).start()
+    states = {"a": [], "p": ["pause"], "s": ["suspend"], "o": ["stop"], "l": ["lock"]}
+    for name, path in states.items():
+        launch(eng, name)
+        for action in path:
+            act(eng, action, name)
+    before = {i["uuid"]: i for i in eng.instances()}
+    disks = {u: _disk_sha(state_dir, i) for u, i in before.items()}
+    libvirt_before = {u: domain(eng, i).state()[0] for u, i in before.items()}
+    eng.stop()
+
+    eng = Engine(config, state_dir).start()
+    try:
+        after = {i["uuid"]: i for i in eng.instances()}
+        assert after.keys() == before.keys()
+        for uuid, inst in after.items():
+            keep = ("vm_state", "task_state", "power_state", "host", "ip", "locked", "flavor")
+            assert {k: inst[k] for k in keep} == {k: before[uuid][k] for k in keep}
+            assert _disk_sha(state_dir, inst) == disks[uuid]
+            dom = domain(eng, inst)
+            assert dom.state()[0] == libvirt_before[uuid]
+            assert dom.hasManagedSaveImage(0) == (inst["vm_state"] == "suspended")
+        # the restored guests still work: the suspended one resumes from its saved state
+        assert act(eng, "resume", "s")["power_state"] == S.RUNNING
+        assert act(eng, "unpause", "p")["vm_state"] == "active"
+        assert act(eng, "start", "o")["vm_state"] == "active"
+    finally:
+        eng.stop()
+
+
+def test_a_second_process_cannot_own_the_same_hosts(config, state_dir):
+    import os
+    with Engine(config, state_dir):
+        with pytest.raises(HostOwned, match=rf"host cmp1 is in use by another novatui process \(pid {os.getpid()}\)"):
+            Engine(config, state_dir).start()
+
+
+def test_two_engines_on_one_store_accept_exactly_one_of_two_conflicting_actions(config, state_dir):
+    owner = Engine(config, state_dir).start()
+    client = Engine(config, state_dir, own="none").start()  # a second console on the same store
+    try:
+        for round_, pair in enumerate((("pause", "pause"), ("pause", "stop"), ("suspend", "reboot"))):
+            inst = launch(owner, f"vm{round_}")
+            barrier = threading.Barrier(2)
+            results = {}
+
+            def attempt(eng, action, key):
+                barrier.wait()
+                try:
+                    results[key] = eng.request(action, inst["uuid"])
+                except InstanceInvalidState as e:
+                    results[key] = e
+
+            threads = [threading.Thread(target=attempt, args=(e, a, k)) for e, a, k in
+                       ((owner, pair[0], "owner"), (client, pair[1], "client"))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            accepted = [r for r in results.values() if not isinstance(r, Exception)]
+            refused = [r for r in results.values() if isinstance(r, Exception)]
+            assert len(accepted) == 1 and len(refused) == 1, results
+            assert "while it is in task_state" in str(refused[0])
+            # whichever console took it, the host's owner does the work and it finishes
+            done = owner.wait(accepted[0], 10)
+            assert done["message"] is None
+            assert owner.store.get_instance(inst["uuid"])["task_state"] is None
+    finally:
+        client.stop()
+        owner.stop()
+
+
+def test_work_submitted_before_a_stop_is_done_at_the_next_start(config, state_dir):
+    eng = Engine(config, state_dir).start()
+    inst = launch(eng, "later")
+    eng.stop()
+    client = Engine(config, state_dir, own="none").start()  # nobody serves the hosts now
+    req = client.request("pause", "later")
+    assert client.store.get_instance(inst["uuid"])["task_state"] == "pausing"
+    client.stop()
+    eng = Engine(config, state_dir).start()
+    try:
+        assert eng.wait(req, 10)["message"] is None
+        after = eng.store.get_instance(inst["uuid"])
+        assert (after["vm_state"], after["task_state"]) == ("paused", None)
+        assert domain(eng, after).state()[0] == libvirt.VIR_DOMAIN_PAUSED
+    finally:
+        eng.stop()
+
+
+def test_a_task_interrupted_by_a_crash_is_reset_at_start(config, state_dir):
+    eng = Engine(config, state_dir).start()
+    inst = launch(eng, "crashy")
+    eng.stop()
+    # what a crash mid-pause leaves: the task_state set, the message claimed by a dead owner
+    eng.store.update_instance(inst["uuid"], task_state="pausing")
+    eng.store.put_message("compute.cmp3", {"method": "pause", "request_id": "req-x",
+                                           "args": {"uuid": inst["uuid"]}})
+    eng.store.conn.execute("UPDATE messages SET claimed_by='999999-dead'")
+    eng = Engine(config, state_dir).start()
+    try:
+        after = eng.store.get_instance(inst["uuid"])
+        assert (after["vm_state"], after["task_state"], after["power_state"]) == ("active", None, S.RUNNING)
+        assert eng.store.pending_messages() == []
+        assert "Instance found in task_state pausing at start-up; resetting it" in log_text(state_dir, "n-cpu")
+    finally:
+        eng.stop()
+
+
+def test_power_state_follows_changes_made_behind_the_engines_back(engine, state_dir):
+    paused = launch(engine, "ext-paused")
+    killed = launch(engine, "ext-killed")
+    domain(engine, paused).suspend()
+    domain(engine, killed).destroy()
+    eventually(lambda: engine.store.get_instance(paused["uuid"])["power_state"] == S.PAUSED_POWER, 2)
+    after = eventually(lambda: (i := engine.store.get_instance(killed["uuid"]))["vm_state"] == "stopped" and i, 2)
+    assert after["power_state"] == S.SHUTDOWN
+    assert "Instance shutdown by itself. Calling the stop API." in log_text(state_dir, "n-cpu")
+
+
+def test_delete_while_the_host_is_down_is_local_and_the_guest_is_cleaned_at_its_return(config, state_dir):
+    eng = Engine(config, state_dir).start()
+    inst = launch(eng, "orphan")
+    eng.stop()  # every compute service is down now
+    client = Engine(config, state_dir, own="none").start()
+    req = client.request("delete", "orphan")
+    assert req.done and client.store.get_instance(inst["uuid"])["vm_state"] == "deleted"
+    client.stop()
+    eng = Engine(config, state_dir).start()
+    try:
+        assert eng.computes[inst["host"]].driver.guests() == {}
+        assert not (state_dir / "hosts" / inst["host"] / "instances" / inst["uuid"]).exists()
+        assert "Destroying instance deleted while its host was down" in log_text(state_dir, "n-cpu")
+    finally:
+        eng.stop()
