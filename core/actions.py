@@ -117,16 +117,3 @@ ACTIONS: dict[str, Action] = {a.name: a for a in _TABLE}
 def get(name: str) -> Action:
     return ACTIONS[name]
 
-
-def for_key(key: str, inst: dict | None) -> tuple[Action | None, Exception | None]:
-    """The action a console key means for `inst`: the first allowed one sharing the key,
-    else the first one with its refusal (so the notification says why)."""
-    candidates = [a for a in _TABLE if a.key == key]
-    if not candidates:
-        return None, None
-    if inst is None:
-        return candidates[0], None
-    for action in candidates:
-        if action.allowed(inst):
-            return action, None
-    return candidates[0], candidates[0].refusal(inst)

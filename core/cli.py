@@ -6,13 +6,12 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
-from . import states as S
 from .actions import ACTIONS
 from .config import default_state_dir, load_config
 from .errors import NovaError
+from .views import server_detail, server_summary, timestamp as _ts
 
 EXIT_FAILED = 1   # the operation ran and failed (see the fault)
 EXIT_REFUSED = 2  # bad input, or the request was refused; nothing changed
@@ -28,39 +27,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- output ---------------------------------------------------------------------------
-def _ts(t: float | None) -> str | None:
-    return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def server_summary(inst: dict) -> dict:
-    return {"id": inst["uuid"], "name": inst["name"],
-            "status": S.api_status(inst["vm_state"], inst["task_state"]),
-            "task_state": inst["task_state"], "power_state": S.power_name(inst["power_state"]),
-            "networks": _addresses(inst), "image": inst["image"], "flavor": inst["flavor"],
-            "host": inst["host"]}
-
-
-def _addresses(inst: dict) -> str:
-    return f"private={inst['ip']}" if inst.get("ip") else ""
-
-
-def server_detail(inst: dict, fault: dict | None, network: str = "private") -> dict:
-    return {
-        "id": inst["uuid"], "name": inst["name"],
-        "status": S.api_status(inst["vm_state"], inst["task_state"]),
-        "vm_state": inst["vm_state"], "task_state": inst["task_state"],
-        "power_state": S.power_name(inst["power_state"]), "host": inst["host"],
-        "availability_zone": inst["availability_zone"], "flavor": inst["flavor"],
-        "image": inst["image"], "addresses": {network: [inst["ip"]]} if inst.get("ip") else {},
-        "locked": inst["locked"], "created": _ts(inst["created_at"]),
-        "launched_at": _ts(inst["launched_at"]), "updated": _ts(inst["updated_at"]),
-        "fault": None if fault is None else {
-            "code": fault["code"], "created": _ts(fault["created_at"]),
-            "message": fault["message"], "details": fault["details"],
-            "host": fault["host"], "request_id": fault["request_id"]},
-    }
-
-
 def render_table(rows: list[dict], columns: list[str] | None = None) -> str:
     if not rows:
         return ""

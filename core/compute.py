@@ -7,9 +7,11 @@ the hypervisor and say what changed.
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import traceback
+from concurrent.futures import Future
 from typing import Callable
 
 from . import states as S
@@ -63,6 +65,26 @@ class ComputeManager:
         self.ready = threading.Event()
         self._next_heartbeat = 0.0
         self._next_sync = 0.0
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+
+    def call(self, fn: Callable, *args) -> Future:
+        """Run a read-only driver call on this service's thread (callers never touch libvirt)."""
+        future: Future = Future()
+        self._calls.put((future, fn, args))
+        self.bus.wake(self.topic)
+        return future
+
+    def _run_calls(self) -> None:
+        while True:
+            try:
+                future, fn, args = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except Exception as e:  # noqa: BLE001 - handed to the caller
+                    future.set_exception(e)
 
     # -- the service loop (its own thread) ---------------------------------------------
     def serve(self, stop: threading.Event) -> None:
@@ -80,6 +102,7 @@ class ComputeManager:
                     self.handle(msg)
                 finally:
                     self.bus.done(msg)
+            self._run_calls()
             self.periodic()
         self.driver.close()
 

@@ -251,3 +251,9 @@ class Engine:
 
     def fault(self, uuid: str) -> dict | None:
         return self.store.last_fault(uuid)
+
+    def domain_xml(self, inst: dict) -> Future | None:
+        """The guest's libvirt XML, fetched on its host's service thread; None when this
+        process does not drive that host."""
+        mgr = self.computes.get(inst.get("host") or "")
+        return None if mgr is None or not mgr.connected else mgr.call(mgr.driver.xml, inst["uuid"])

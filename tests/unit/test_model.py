@@ -44,14 +44,6 @@ def test_the_table_says_why_in_novas_words():
     assert actions.get("unlock").allowed(_inst(locked=True))
 
 
-def test_keys_toggle_by_state():
-    assert actions.for_key("p", _inst())[0].name == "pause"
-    assert actions.for_key("p", _inst(vm_state="paused"))[0].name == "unpause"
-    assert actions.for_key("L", _inst(locked=True))[0].name == "unlock"
-    action, why = actions.for_key("z", _inst(vm_state="stopped"))
-    assert action.name == "suspend" and "vm_state stopped" in str(why)
-
-
 @given(st.text(min_size=1, max_size=80))
 def test_names_that_pass_validation_are_plain(name):
     try:

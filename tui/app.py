@@ -1,0 +1,149 @@
+"""The console app: thin. It owns the engine handle, turns engine events into messages and
+batches, and sends requests without ever waiting on the engine."""
+from __future__ import annotations
+
+import signal
+import sys
+from collections import deque
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+
+from core.config import Config
+from core.engine import Engine
+from core.errors import NovaError
+from core.events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
+
+from .commands import ActionCommands
+from .messages import ActionDone, EngineEvents, RequestFailed
+from .screens.main import MainScreen
+
+LOG_FLUSH_SECONDS = 0.1
+HOST_REFRESH_SECONDS = 5.0
+AGE_REFRESH_SECONDS = 30.0
+
+
+class NovaApp(App):
+    CSS_PATH = "novatui.tcss"
+    TITLE = "novatui"
+    COMMANDS = App.COMMANDS | {ActionCommands}
+
+    def __init__(self, engine: Engine, read_only: bool = False) -> None:
+        super().__init__()
+        self.engine = engine
+        self.read_only = read_only
+        self.sub_title = ("READ-ONLY · " if read_only else "") + str(engine.config.path)
+        self._events: deque = deque()
+        self._log_lines: deque = deque()
+        self._rung = False
+        self.last_request: dict[str, str] = {}
+        config = engine.config
+        self.catalog = {
+            "flavors": [{"name": f.name, "vcpus": f.vcpus, "ram_mb": f.ram_mb, "disk_gb": f.disk_gb}
+                        for f in config.flavors.values()],
+            "images": [], "zones": sorted({h.availability_zone for h in config.hosts})}
+
+    # -- start -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.main = MainScreen()
+        self.push_screen(self.main)
+        self.engine.subscribe(self._on_engine_event)
+        self.load_snapshot()
+        self.set_interval(LOG_FLUSH_SECONDS, self._flush_logs)
+        self.set_interval(HOST_REFRESH_SECONDS, self.refresh_hosts)
+        self.set_interval(AGE_REFRESH_SECONDS, lambda: self.main.instances.rerender())
+        self.set_interval(5.0, self._check_terminal)
+
+    def on_unmount(self) -> None:
+        self.engine.unsubscribe(self._on_engine_event)
+
+    @work(thread=True, group="store")
+    def load_snapshot(self) -> None:
+        instances, hosts = self.engine.instances(), self.engine.hosts()
+        self.catalog["images"] = [i for i in self.engine.images.list() if i["status"] == "active"]
+        self.call_from_thread(self.main.apply, instances, hosts)
+
+    @work(thread=True, group="store", exclusive=True)
+    def refresh_hosts(self) -> None:
+        """Heartbeats age without events: a host that stops answering turns down here."""
+        hosts = self.engine.hosts()
+        self.call_from_thread(self.main.apply, [], hosts)
+
+    # -- engine events (engine threads) ------------------------------------------------
+    def _on_engine_event(self, event: object) -> None:
+        if isinstance(event, LogEmitted):
+            self._log_lines.append(event.line)
+            return
+        self._events.append(event)
+        if not self._rung:
+            self._rung = True
+            self.post_message(EngineEvents())
+
+    def on_engine_events(self, _: EngineEvents) -> None:
+        """Drain and coalesce: the last state of each instance and host wins."""
+        self._rung = False
+        instances: dict[str, dict] = {}
+        hosts: dict[str, dict] = {}
+        while self._events:
+            event = self._events.popleft()
+            if isinstance(event, InstanceChanged):
+                instances[event.instance["uuid"]] = event.instance
+            elif isinstance(event, HostChanged):
+                hosts[event.host["name"]] = event.host
+            elif isinstance(event, ActionFinished) and not event.ok:
+                self.post_message(ActionDone(event.action, event.instance_uuid, False, event.message))
+        self.main.apply(list(instances.values()), list(hosts.values()))
+
+    def _flush_logs(self) -> None:
+        if not self._log_lines:
+            return
+        batch = []
+        while self._log_lines:
+            line = self._log_lines.popleft()
+            batch.append(line)
+            if line.instance and line.request_id:
+                self.last_request[line.instance] = line.request_id
+        self.main.logs.write_batch(batch)
+
+    # -- requests (never waited on here) -----------------------------------------------
+    def send(self, action: str, inst: dict) -> None:
+        future = self.engine.submit(self.engine.api.perform, action, inst["uuid"])
+        future.add_done_callback(lambda f: self._sent(f, action, inst["name"]))
+
+    def launch(self, name: str, flavor: str, image: str, availability_zone: str | None) -> None:
+        future = self.engine.submit(self.engine.api.create, name, flavor, image, availability_zone)
+        future.add_done_callback(lambda f: self._sent(f, "create", name))
+
+    def _sent(self, future, action: str, target: str) -> None:  # on the API thread
+        exc = future.exception()
+        if exc is not None:
+            reason = exc.message if isinstance(exc, NovaError) else f"{type(exc).__name__}: {exc}"
+            self.post_message(RequestFailed(action, target, reason))
+
+    def on_request_failed(self, msg: RequestFailed) -> None:
+        self.notify(msg.reason, title=f"{msg.action} {msg.target}: refused", severity="error")
+
+    def on_action_done(self, msg: ActionDone) -> None:
+        inst = self.main.instances.records.get(msg.target)
+        name = inst["name"] if inst else msg.target
+        self.notify(msg.reason or "failed", title=f"{msg.action} {name} failed", severity="error",
+                    timeout=10)
+
+    # -- terminal gone -----------------------------------------------------------------
+    def _check_terminal(self) -> None:
+        if not sys.stdin.isatty() and not self.is_headless:
+            self.exit()
+
+
+def run_console(config: Config, state_dir: Path, read_only: bool = False) -> int:
+    engine = Engine(config, state_dir, read_only=read_only, own="free" if read_only else "all")
+    engine.start(ready_timeout=0)  # hosts come up in the background; rows follow
+    app = NovaApp(engine, read_only)
+    previous = signal.signal(signal.SIGHUP, lambda *_: app.call_later(app.exit))
+    try:
+        app.run()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        engine.stop()  # the operation in flight finishes; queued work waits for the next start
+    return 0

@@ -1,0 +1,49 @@
+"""The instances table: one row per instance, keyed by uuid."""
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+
+from core import states as S
+
+from .diff_table import DiffTable
+
+STATUS_STYLE = {"ACTIVE": "green", "ERROR": "bold red", "PAUSED": "yellow", "SUSPENDED": "yellow",
+                "SHUTOFF": "grey62", "BUILD": "cyan", "VERIFY_RESIZE": "magenta",
+                "RESCUE": "magenta", "SHELVED_OFFLOADED": "blue", "SHELVED": "blue"}
+STUCK_SECONDS = 300
+
+
+def age(created: float, now: float | None = None) -> str:
+    secs = max(0, int((now or time.time()) - created))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+class InstancesTable(DiffTable):
+    COLUMNS = (("name", "Name"), ("id", "ID"), ("status", "Status"), ("task", "Task"),
+               ("power", "Power"), ("host", "Host"), ("flavor", "Flavor"), ("image", "Image"),
+               ("ip", "IP"), ("age", "Age"))
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.down_hosts: set[str] = set()
+
+    def cells(self, i: dict) -> tuple:
+        status = S.api_status(i["vm_state"], i["task_state"])
+        dim = "dim" if i.get("host") in self.down_hosts else ""
+        mark = "● " if i["uuid"] in self.marked else ""
+        lock = " 🔒" if i.get("locked") else ""
+        return (Text(mark + i["name"] + lock, style=dim), Text(i["uuid"][:8], style=dim),
+                Text(status, style=f"{STATUS_STYLE.get(status, '')} {dim}".strip()),
+                Text(i["task_state"] or "", style=f"bold cyan {dim}".strip() if i["task_state"] else dim),
+                Text(S.power_name(i["power_state"]), style=dim), Text(i.get("host") or "", style=dim),
+                Text(i["flavor"], style=dim), Text(i.get("image") or "", style=dim),
+                Text(i.get("ip") or "", style=dim), Text(age(i["created_at"]), style=dim))
+
+    def is_problem(self, i: dict) -> bool:
+        stuck = i["task_state"] is not None and time.time() - (i["updated_at"] or 0) > STUCK_SECONDS
+        return i["vm_state"] == S.ERROR or stuck or i.get("host") in self.down_hosts
