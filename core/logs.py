@@ -3,6 +3,7 @@ to the engine's listeners (the console's panes)."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +39,37 @@ class LogLine:
         return f"{self.host} {self.format()}" if self.host else self.format()
 
 
+_LINE = re.compile(
+    r"^(?:(?P<host>\S+) )?(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(?P<ms>\d{3}) (?P<pid>\d+) "
+    r"(?P<level>[A-Z]+) (?P<logger>\S+) (?:\[-\]|\[None (?P<req>req-\S+) admin admin\]) "
+    r"(?:\[instance: (?P<inst>[0-9a-f-]{36})\] )?(?P<msg>.*)$")
+
+
+def parse_line(service: str, text: str) -> LogLine | None:
+    """A line of our own files back into a LogLine (None for anything else)."""
+    m = _LINE.match(text)
+    if m is None:
+        return None
+    when = time.mktime(time.strptime(m["stamp"], "%Y-%m-%d %H:%M:%S")) + int(m["ms"]) / 1000
+    return LogLine(service, when, m["level"], m["logger"], m["msg"], m["req"], m["inst"],
+                   m["host"] if service == "n-cpu" else None, int(m["pid"]))
+
+
+def read_tail(log_dir: Path, limit: int = 2000, max_bytes: int = 1 << 20) -> list[LogLine]:
+    """The last lines of the three files, merged in time order: history for a new console."""
+    lines: list[LogLine] = []
+    for service in SERVICES:
+        path = log_dir / f"{service}.log"
+        if not path.exists():
+            continue
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - max_bytes))
+            chunk = f.read().decode(errors="replace").splitlines()[-limit:]
+        lines += [ln for ln in (parse_line(service, t) for t in chunk) if ln is not None]
+    lines.sort(key=lambda ln: ln.time)
+    return lines[-limit:]
+
+
 class LogSink:
     def __init__(self, log_dir: Path, emit: Callable[[LogLine], None] | None = None):
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +100,7 @@ class ServiceLog:
     def log(self, level: str, message: str, ctx: str | None = None, instance: str | None = None,
             logger: str | None = None) -> None:
         self.sink.write(LogLine(self.service, time.time(), level, logger or self.logger, message,
-                                ctx, instance, self.host))
+                                ctx, instance, self.host, PID))
 
     def debug(self, message, **kw):
         self.log("DEBUG", message, **kw)

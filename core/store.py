@@ -130,10 +130,10 @@ class Store:
     def list_instances(self, host: str | None = None) -> list[dict]:
         if host is None:
             rows = self.conn.execute(
-                "SELECT * FROM instances WHERE deleted_at IS NULL ORDER BY created_at")
+                "SELECT * FROM instances WHERE deleted_at IS NULL ORDER BY created_at, rowid")
         else:
             rows = self.conn.execute(
-                "SELECT * FROM instances WHERE deleted_at IS NULL AND host=? ORDER BY created_at",
+                "SELECT * FROM instances WHERE deleted_at IS NULL AND host=? ORDER BY created_at, rowid",
                 (host,))
         return [_instance(r) for r in rows.fetchall()]
 
@@ -259,13 +259,13 @@ class Store:
         return _image(row)
 
     def find_images(self, ref: str) -> list[dict]:
-        rows = self.conn.execute("SELECT * FROM images WHERE id=? OR name=? ORDER BY created_at",
+        rows = self.conn.execute("SELECT * FROM images WHERE id=? OR name=? ORDER BY created_at, rowid",
                                  (ref, ref)).fetchall()
         exact = [r for r in rows if r["id"] == ref]
         return [_image(r) for r in (exact or rows)]
 
     def list_images(self) -> list[dict]:
-        return [_image(r) for r in self.conn.execute("SELECT * FROM images ORDER BY created_at")]
+        return [_image(r) for r in self.conn.execute("SELECT * FROM images ORDER BY created_at, rowid")]
 
     # -- IP allocations ----------------------------------------------------------------
     def allocate_ip(self, network: str, uuid: str, candidates) -> str:

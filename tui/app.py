@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections import deque
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from core.config import Config
 from core.engine import Engine
 from core.errors import NovaError
 from core.events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
+from core.logs import read_tail
 
 from .commands import ActionCommands
 from .messages import ActionDone, EngineEvents, RequestFailed
@@ -37,6 +39,7 @@ class NovaApp(App):
         self._events: deque = deque()
         self._log_lines: deque = deque()
         self._rung = False
+        self._history_shown = False
         self.last_request: dict[str, str] = {}
         config = engine.config
         self.catalog = {
@@ -48,6 +51,7 @@ class NovaApp(App):
     def on_mount(self) -> None:
         self.main = MainScreen()
         self.push_screen(self.main)
+        self._subscribed_at = time.time()
         self.engine.subscribe(self._on_engine_event)
         self.load_snapshot()
         self.set_interval(LOG_FLUSH_SECONDS, self._flush_logs)
@@ -60,9 +64,16 @@ class NovaApp(App):
 
     @work(thread=True, group="store")
     def load_snapshot(self) -> None:
+        history = read_tail(self.engine.sink.log_dir)
         instances, hosts = self.engine.instances(), self.engine.hosts()
         self.catalog["images"] = [i for i in self.engine.images.list() if i["status"] == "active"]
         self.call_from_thread(self.main.apply, instances, hosts)
+        self.call_from_thread(self._show_history, history)
+
+    def _show_history(self, history: list) -> None:
+        """Lines written before we subscribed come from the files; later ones are queued."""
+        self._flush_logs(history=[ln for ln in history if ln.time < self._subscribed_at])
+        self._history_shown = True
 
     @work(thread=True, group="store", exclusive=True)
     def refresh_hosts(self) -> None:
@@ -95,16 +106,17 @@ class NovaApp(App):
                 self.post_message(ActionDone(event.action, event.instance_uuid, False, event.message))
         self.main.apply(list(instances.values()), list(hosts.values()))
 
-    def _flush_logs(self) -> None:
-        if not self._log_lines:
+    def _flush_logs(self, history: list | None = None) -> None:
+        if not self._history_shown and history is None:
             return
-        batch = []
+        batch = list(history or [])
         while self._log_lines:
-            line = self._log_lines.popleft()
-            batch.append(line)
+            batch.append(self._log_lines.popleft())
+        for line in batch:
             if line.instance and line.request_id:
                 self.last_request[line.instance] = line.request_id
-        self.main.logs.write_batch(batch)
+        if batch:
+            self.main.logs.write_batch(batch)
 
     # -- requests (never waited on here) -----------------------------------------------
     def send(self, action: str, inst: dict) -> None:

@@ -109,6 +109,12 @@ class MainScreen(Screen):
     def _selection_moved(self) -> None:
         self.refresh_bindings()
 
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        """Enter on a table row (DataTable keeps Enter for itself)."""
+        event.stop()
+        self.do_details()
+
     # -- actions -----------------------------------------------------------------------
     def action_key(self, key: str) -> None:
         entry = BY_KEY[key]

@@ -36,7 +36,7 @@ class InstancesTable(DiffTable):
         status = S.api_status(i["vm_state"], i["task_state"])
         dim = "dim" if i.get("host") in self.down_hosts else ""
         mark = "● " if i["uuid"] in self.marked else ""
-        lock = " 🔒" if i.get("locked") else ""
+        lock = " [L]" if i.get("locked") else ""
         return (Text(mark + i["name"] + lock, style=dim), Text(i["uuid"][:8], style=dim),
                 Text(status, style=f"{STATUS_STYLE.get(status, '')} {dim}".strip()),
                 Text(i["task_state"] or "", style=f"bold cyan {dim}".strip() if i["task_state"] else dim),

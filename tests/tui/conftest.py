@@ -1,0 +1,104 @@
+"""Console fixtures: an engine on simulated hosts and the app around it, plus a frozen
+world (clock, ids, pid, paths) so that snapshots are the same on every run."""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import core.api
+import core.compute
+import core.hosts
+import core.images
+import core.logs
+import core.store
+import tui.widgets.instances_table
+from core.engine import Engine
+from tests.conftest import make_config
+from tui.app import NovaApp
+
+FROZEN_AT = 1793520000.0  # 2026-11-01 00:00:00 UTC
+SNAP_ROOT = Path("/tmp/novatui-snapshots")
+
+
+class FrozenTime:
+    """Stands in for the `time` module inside novatui's modules: the clock stands still."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    @staticmethod
+    def time() -> float:
+        return FROZEN_AT
+
+    @staticmethod
+    def monotonic() -> float:
+        return 1000.0
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    fake = FrozenTime()
+    for module in (core.api, core.compute, core.hosts, core.images, core.logs, core.store,
+                   tui.widgets.instances_table):
+        monkeypatch.setattr(module, "time", fake)
+    rng = random.Random(42)
+
+    class Ids:
+        @staticmethod
+        def uuid4():
+            return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    monkeypatch.setattr(core.api, "uuidlib", Ids)
+    monkeypatch.setattr(core.images, "uuidlib", Ids)
+    monkeypatch.setattr(core.logs, "PID", 4321)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    shutil.rmtree(SNAP_ROOT, ignore_errors=True)
+    SNAP_ROOT.mkdir(parents=True)
+    yield SNAP_ROOT
+    shutil.rmtree(SNAP_ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def console_env(tmp_path):
+    """(config, state_dir) in a temporary place, for Pilot tests."""
+    return make_config(tmp_path), tmp_path / "state"
+
+
+@pytest.fixture
+def snap_env(frozen):
+    """(config, state_dir) at fixed paths, for snapshots."""
+    return make_config(frozen), frozen / "state"
+
+
+def start_engine(env, **kw) -> Engine:
+    config, state_dir = env
+    return Engine(config, state_dir, **kw).start()
+
+
+async def until(pilot, predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        value = predicate()
+        if value:
+            return value
+    raise AssertionError("condition not met in time")
+
+
+async def settle(pilot, app: NovaApp) -> None:
+    """Let engine threads finish and the UI drain every event and log batch."""
+    for _ in range(200):
+        busy = any(i["task_state"] for i in app.engine.instances()) or app.engine.store.pending_messages()
+        if not busy and not app._events and not app._log_lines:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.25)
+    await asyncio.sleep(0)

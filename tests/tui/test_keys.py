@@ -1,0 +1,229 @@
+"""Pilot tests: every action key pressed on a suitable instance against the engine on
+simulated hosts; the resulting state, and the log lines that reached the panes."""
+from __future__ import annotations
+
+import pytest
+
+from core.actions import ACTIONS
+from tests.conftest import launch
+from tests.tui.conftest import settle, start_engine, until
+from tui.app import NovaApp
+from tui.registry import REGISTRY
+
+
+def _select(app: NovaApp, name: str) -> None:
+    table = app.main.instances
+    uuid = next(k for k, r in table.records.items() if r["name"] == name)
+    table.move_cursor(row=table.get_row_index(uuid))
+    table.focus()
+
+
+def _state(app, name):
+    return app.engine.instance(name)
+
+
+@pytest.fixture
+async def console(console_env):
+    engine = start_engine(console_env)
+    app = NovaApp(engine)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause(0.2)
+        yield app, pilot
+    engine.stop()
+
+
+# (key, vm_state after, a line that must reach the n-cpu pane)
+STEPS = [
+    ("p", "paused", "Pausing"), ("p", "active", "Unpausing"),
+    ("z", "suspended", "Suspending"), ("z", "active", "Resuming"),
+    ("o", "stopped", "Instance shutdown successfully"), ("s", "active", "Powering on"),
+    ("r", "active", "Instance soft rebooted successfully."),
+    ("R", "active", "Instance rebooted successfully."),
+]
+
+
+async def test_every_lifecycle_key_drives_the_engine_and_the_panes(console):
+    app, pilot = console
+    await pilot.press("n")
+    await pilot.press(*"web1")
+    await pilot.press("enter")
+    await until(pilot, lambda: app.engine.instances() and _state(app, "web1")["vm_state"] == "active")
+    await settle(pilot, app)
+    uuid = _state(app, "web1")["uuid"]
+    assert "Instance spawned successfully." in app.main.logs.pane_text("n-cpu")
+    assert '"POST /v2.1/servers HTTP/1.1" status: 202' in app.main.logs.pane_text("n-api")
+    assert "Selected host" in app.main.logs.pane_text("n-sch")
+    _select(app, "web1")
+    for key, vm_state, line in STEPS:
+        await pilot.press(key)
+        await until(pilot, lambda: _state(app, "web1")["vm_state"] == vm_state
+                    and _state(app, "web1")["task_state"] is None)
+        await settle(pilot, app)
+        assert f"[instance: {uuid}] {line}" in app.main.logs.pane_text("n-cpu"), key
+        row = app.main.instances.get_row(uuid)
+        assert str(row[2]) == {"active": "ACTIVE", "paused": "PAUSED", "suspended": "SUSPENDED",
+                               "stopped": "SHUTOFF"}[vm_state]
+    await pilot.press("L")
+    await until(pilot, lambda: _state(app, "web1")["locked"])
+    await pilot.press("p")  # locked: refused, with the reason
+    await settle(pilot, app)
+    assert _state(app, "web1")["vm_state"] == "active"
+    assert any("is locked" in n.message for n in app._notifications)
+    await pilot.press("L")
+    await until(pilot, lambda: not _state(app, "web1")["locked"])
+    await pilot.press("d")
+    await pilot.pause(0.2)
+    assert app.screen.__class__.__name__ == "ConfirmDialog"
+    await pilot.press("y")
+    await until(pilot, lambda: not app.engine.instances())
+    await settle(pilot, app)
+    assert uuid not in app.main.instances.records and app.main.instances.row_count == 0
+    assert "Terminating instance" in app.main.logs.pane_text("n-cpu")
+    history = [a["action"] for a in app.engine.store.list_actions(uuid)]
+    assert history == ["create", "pause", "unpause", "suspend", "resume", "stop", "start",
+                       "reboot", "reboot", "lock", "unlock", "delete"]
+
+
+async def test_force_delete_key_asks_then_deletes(console):
+    app, pilot = console
+    launch(app.engine, "gone")
+    await until(pilot, lambda: app.main.instances.row_count == 1)
+    _select(app, "gone")
+    await pilot.press("D")
+    await pilot.pause(0.2)
+    await pilot.press("n")  # declined: nothing happens
+    await pilot.pause(0.3)
+    assert _state(app, "gone")["vm_state"] == "active"
+    await pilot.press("D")
+    await pilot.pause(0.2)
+    await pilot.press("y")
+    await until(pilot, lambda: not app.engine.instances())
+
+
+async def test_a_key_the_state_forbids_sends_nothing_and_says_why(console):
+    app, pilot = console
+    inst = launch(app.engine, "vm")
+    await until(pilot, lambda: app.main.instances.row_count == 1)
+    _select(app, "vm")
+    assert app.main.check_action("key", ("s",)) is None  # dimmed in the footer
+    assert app.main.check_action("key", ("p",)) is True
+    await pilot.press("s")
+    await pilot.pause(0.3)
+    assert any(f"Cannot 'start' instance {inst['uuid']} while it is in vm_state active" in n.message
+               for n in app._notifications)
+    assert [a["action"] for a in app.engine.store.list_actions(inst["uuid"])] == ["create"]
+
+
+async def test_marked_rows_get_the_action_each_checked(console):
+    app, pilot = console
+    for name in ("a", "b", "c"):
+        launch(app.engine, name)
+    await until(pilot, lambda: app.main.instances.row_count == 3)
+    from core.engine import Engine  # noqa: F401
+    app.engine.wait(app.engine.request("pause", "c"))
+    for name in ("a", "b", "c"):
+        _select(app, name)
+        await pilot.press("space")
+    await pilot.press("p")  # pause a and b; c is paused, so it gets unpause
+    await until(pilot, lambda: [_state(app, n)["vm_state"] for n in "abc"] == ["paused", "paused", "active"])
+    assert app.main.instances.marked == set()
+
+
+async def test_filter_sort_problems_and_host_scope(console):
+    app, pilot = console
+    for name in ("web1", "web2", "db1"):
+        launch(app.engine, name, az="az1" if name == "db1" else None)
+    await until(pilot, lambda: app.main.instances.row_count == 3)
+    table = app.main.instances
+    await pilot.press("slash", *"^web", "enter")
+    assert table.row_count == 2
+    await pilot.press("slash", *"!web", "enter")
+    assert table.row_count == 1
+    await pilot.press("escape")
+    assert table.row_count == 3
+    _select(app, "db1")
+    await pilot.press("S")  # sort by name
+    assert [table.get_row_at(i)[0].plain for i in range(3)] == ["db1", "web1", "web2"]
+    assert table.selected["name"] == "db1"  # the cursor stayed on its instance
+    await pilot.press("O")
+    assert [table.get_row_at(i)[0].plain for i in range(3)] == ["web2", "web1", "db1"]
+    await pilot.press("exclamation_mark")
+    assert table.row_count == 0
+    await pilot.press("exclamation_mark")
+    hosts = app.main.hosts
+    hosts.focus()
+    hosts.move_cursor(row=hosts.get_row_index("cmp3"))
+    await pilot.press("enter")
+    assert table.row_count == 2  # db1 is on cmp2
+    await pilot.press("enter")
+    assert table.row_count == 3
+
+
+async def test_rows_update_in_place(console):
+    app, pilot = console
+    inst = launch(app.engine, "vm")
+    await until(pilot, lambda: app.main.instances.row_count == 1)
+    table = app.main.instances
+    calls = {"update_cell": 0, "add_row": 0, "remove_row": 0, "clear": 0}
+    for name in calls:
+        original = getattr(table, name)
+
+        def counting(*a, _n=name, _o=original, **kw):
+            calls[_n] += 1
+            return _o(*a, **kw)
+        setattr(table, name, counting)
+    app.engine.request("pause", "vm")
+    await until(pilot, lambda: str(table.get_row(inst["uuid"])[2]) == "PAUSED")
+    assert calls["update_cell"] >= 2 and calls["add_row"] == calls["remove_row"] == calls["clear"] == 0
+
+
+async def test_detail_screen_shows_fields_history_fault_and_xml(console):
+    app, pilot = console
+    launch(app.engine, "vm")
+    await until(pilot, lambda: app.main.instances.row_count == 1)
+    _select(app, "vm")
+    await pilot.press("enter")
+    await pilot.pause(0.5)
+    screen = app.screen
+    assert screen.__class__.__name__ == "DetailScreen"
+    fields = screen.query_one("#fields")
+    values = {fields.get_row_at(i)[0]: fields.get_row_at(i)[1] for i in range(fields.row_count)}
+    assert values["status"] == "ACTIVE" and values["flavor"].startswith("m1.tiny (1 vCPU")
+    await until(pilot, lambda: "<domain type='test'" in str(screen.query_one("#xml-text").render()))
+    assert screen.query_one("#history").row_count == 1
+    await pilot.press("escape")
+    assert app.screen is app.main
+
+
+async def test_help_and_palette_come_from_the_registry(console):
+    app, pilot = console
+    await pilot.press("question_mark")
+    await pilot.pause(0.2)
+    table = app.screen.query_one("#help-table")
+    assert table.row_count == len(REGISTRY)
+    await pilot.press("escape")
+    from tui.commands import ActionCommands
+    names = [name for name, _, _ in ActionCommands(app.screen)._entries()]
+    for action in ACTIONS:
+        assert action.replace("_", " ") in names
+
+
+async def test_read_only_console_refuses_in_the_core(console_env):
+    owner = start_engine(console_env)
+    launch(owner, "vm")
+    engine = start_engine(console_env, read_only=True, own="none")
+    app = NovaApp(engine, read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.main.instances.row_count == 1)
+        assert "READ-ONLY" in app.sub_title
+        _select(app, "vm")
+        assert app.main.check_action("key", ("p",)) is None
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        assert any("read-only" in n.message for n in app._notifications)
+        # even if the UI sent it, the core says no
+        app.send("pause", engine.instance("vm"))
+        await until(pilot, lambda: any("read-only mode" in n.message for n in app._notifications))
+    engine.stop()
+    owner.stop()
+    assert owner.store.get_instance(owner.store.list_instances()[0]["uuid"])["vm_state"] == "active"

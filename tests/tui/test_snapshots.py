@@ -1,0 +1,96 @@
+"""SVG snapshots of the real console on simulated hosts, with the clock and ids frozen."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import act, domain, launch
+from tests.tui.conftest import settle, start_engine
+from tui.app import NovaApp
+
+
+def populate(engine) -> None:
+    """Instances in several states, one of them in ERROR with a fault, one locked."""
+    launch(engine, "web1")
+    launch(engine, "web2", "m1.small", az="az1")
+    act(engine, "pause", launch(engine, "batch1", "m1.medium")["uuid"])
+    act(engine, "suspend", launch(engine, "batch2", "m1.small", az="az1")["uuid"])
+    act(engine, "stop", launch(engine, "db1", "m1.large")["uuid"])
+    act(engine, "lock", "db1")
+    broken = launch(engine, "broken", "m1.tiny", image="debian-12")
+    domain(engine, broken).destroy()
+    engine.wait(engine.request("suspend", "broken"))
+
+
+@pytest.fixture
+def snap_app(snap_env):
+    engines = []
+
+    def make(read_only=False, populated=True):
+        engine = start_engine(snap_env)
+        if populated:
+            populate(engine)
+        if read_only:
+            engine.stop()
+            engine = start_engine(snap_env, read_only=True, own="none")
+        engines.append(engine)
+        return NovaApp(engine, read_only=read_only)
+    yield make
+    for e in engines:
+        e.stop()
+
+
+async def _ready(pilot):
+    await settle(pilot, pilot.app)
+    table = pilot.app.main.instances
+    table.move_cursor(row=0)
+    await pilot.pause(0.1)
+
+
+def test_main_screen(snap_compare, snap_app):
+    assert snap_compare(snap_app(), terminal_size=(140, 42), run_before=_ready)
+
+
+def test_main_screen_80x24(snap_compare, snap_app):
+    assert snap_compare(snap_app(), terminal_size=(80, 24), run_before=_ready)
+
+
+def test_launch_dialog(snap_compare, snap_app):
+    async def run(pilot):
+        await _ready(pilot)
+        await pilot.press("n", *"web3")
+        await pilot.pause(0.2)
+    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)
+
+
+def test_terminate_confirmation(snap_compare, snap_app):
+    async def run(pilot):
+        await _ready(pilot)
+        await pilot.press("d")
+        await pilot.pause(0.2)
+    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)
+
+
+def test_detail_screen(snap_compare, snap_app):
+    async def run(pilot):
+        await _ready(pilot)
+        table = pilot.app.main.instances
+        table.move_cursor(row=table.get_row_index(pilot.app.engine.instance("broken")["uuid"]))
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)
+
+
+def test_help_screen(snap_compare, snap_app):
+    async def run(pilot):
+        await _ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+    assert snap_compare(snap_app(populated=False), terminal_size=(120, 40), run_before=run)
+
+
+def test_read_only(snap_compare, snap_app):
+    async def run(pilot):
+        await _ready(pilot)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+    assert snap_compare(snap_app(read_only=True), terminal_size=(120, 36), run_before=run)
