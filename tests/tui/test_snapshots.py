@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import act, domain, launch
-from tests.tui.conftest import settle, start_engine
+from tests.tui.conftest import quiet_start, settle, start_engine
 from tui.app import NovaApp
 
 
@@ -27,6 +27,7 @@ def snap_app(snap_env):
 
     def make(read_only=False, populated=True):
         engine = start_engine(snap_env)
+        quiet_start(engine)
         if populated:
             populate(engine)
         if read_only:
