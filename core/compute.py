@@ -33,6 +33,18 @@ class ComputeResourcesUnavailable(NovaError):
     code = 500
 
 
+class Rollback(Exception):
+    """Raised by a handler that has put things back: the fault is recorded, and the instance
+    takes these fields instead of the action's failure policy (Nova's InstanceFaultRollback)."""
+
+    def __init__(self, cause: Exception, **fields):
+        super().__init__(str(cause))
+        self.cause, self.fields = cause, fields
+
+
+CONTINUES = object()  # a handler's result: the operation goes on in another service
+
+
 class Job:
     """One operation on one instance: its request id and the task_state it holds now."""
 
@@ -145,12 +157,16 @@ class ComputeManager:
         self.notify(InstanceChanged(inst))
 
     def handle(self, msg: Message) -> None:
+        """A message names a step (its handler `_<method>`) of an action of the table: the
+        action itself, or one step of a move that spans hosts (args["action"])."""
         if msg.method == "build_and_run_instance":
             self.build_and_run_instance(msg)
-        elif msg.method in ACTIONS:
-            self._run(msg, ACTIONS[msg.method])
-        else:
+            return
+        action = ACTIONS.get(msg.args.get("action", msg.method))
+        if action is None or not hasattr(self, "_" + msg.method):
             self.log.error(f"Unknown method {msg.method!r} on topic {self.topic}", ctx=msg.request_id)
+            return
+        self._run(msg, action)
 
     # -- Nova's wrappers -----------------------------------------------------------------
     def _run(self, msg: Message, action: Action) -> None:
@@ -158,16 +174,25 @@ class ComputeManager:
         if inst is None or inst["deleted_at"] is not None:
             return
         job = Job(self, msg, inst, action)
-        event = self.store.start_event(job.ctx, f"compute_{action.event}", self.host.name)
+        step = action.event if msg.method == action.name else msg.method
+        event = self.store.start_event(job.ctx, f"compute_{step}", self.host.name)
         try:
-            fields = getattr(self, "_" + action.name)(job) or {}
+            fields = getattr(self, "_" + msg.method)(job)
+            if fields is CONTINUES:
+                self.store.finish_event(event, "Success")
+                return
+            fields = fields or {}
             if action.end_vm_state:
                 fields.setdefault("vm_state", action.end_vm_state)
-            fields.setdefault("power_state", self.driver.power_state(job.uuid))
+            if "power_state" not in fields:
+                fields["power_state"] = self.driver.power_state(job.uuid)
             inst = self.store.update_instance(job.uuid, expected_task_state=job.task_state,
                                               task_state=None, **fields)
         except UnexpectedTaskState as e:
             self._preempted(job, event, e)
+            return
+        except Rollback as e:
+            self._fail(job, event, e.cause, **e.fields)
             return
         except Exception as e:  # noqa: BLE001 - every failure becomes a fault, as in Nova
             self._fail(job, event, e)
@@ -191,11 +216,15 @@ class ComputeManager:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         details = traceback.format_exc() if not isinstance(exc, NovaError) else None
         try:
-            power = self.driver.power_state(job.uuid)
+            power = fields.pop("power_state", None)
+            if power is None:
+                power = self.driver.power_state(job.uuid)
         except Exception:  # noqa: BLE001 - the host itself may be the failure
             power = job.inst["power_state"]
         policy = job.action.on_error
-        if vm_state is None and (policy == "error" or (
+        if "vm_state" in fields:
+            vm_state = fields.pop("vm_state")
+        elif vm_state is None and (policy == "error" or (
                 policy == "error_unless_running" and power != S.RUNNING)):
             vm_state = S.ERROR
         if vm_state is not None:

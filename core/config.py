@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 try:
     import tomllib
@@ -49,6 +50,7 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class SSHSettings:
+    address: str = ""
     user: str = "root"
     port: int = 22
     key_file: Path | None = None
@@ -192,12 +194,18 @@ def _load_host(path: Path, i: int, raw) -> HostConfig:
     ssh = None
     if "ssh" in r.table or uri.startswith("qemu+ssh://"):
         s = _Reader(path, f"hosts[{i}].ssh", r.table.get("ssh", {}))
-        s.unknown(("user", "port", "key_file", "known_hosts"))
+        s.unknown(("address", "user", "port", "key_file", "known_hosts"))
+        parsed = urlsplit(uri) if uri.startswith("qemu+ssh://") else None
+        address = s.get("address", str, parsed.hostname if parsed else ...)
         ssh = SSHSettings(
-            user=s.get("user", str, "root"),
-            port=s.get("port", int, 22, lambda p: 0 < p < 65536, "must be a TCP port"),
+            address=address,
+            user=s.get("user", str, (parsed.username if parsed else None) or "root"),
+            port=s.get("port", int, (parsed.port if parsed else None) or 22,
+                       lambda p: 0 < p < 65536, "must be a TCP port"),
             key_file=_path(s.get("key_file", str, None)),
             known_hosts=_path(s.get("known_hosts", str, "~/.ssh/known_hosts")))
+    if simulated and ssh is not None and "instances_path" not in r.table:
+        r.fail("instances_path", "is required for a simulated host whose disks live over SSH")
     return HostConfig(
         name=name, uri=uri,
         availability_zone=_name_check(r, "availability_zone", "availability zone")

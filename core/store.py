@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload TEXT NOT NULL,
     created_at REAL NOT NULL, claimed_by TEXT);
 CREATE INDEX IF NOT EXISTS messages_topic ON messages(topic, claimed_by);
+CREATE TABLE IF NOT EXISTS migrations (
+    id INTEGER PRIMARY KEY, instance_uuid TEXT NOT NULL, migration_type TEXT NOT NULL,
+    source_host TEXT, dest_host TEXT, old_flavor TEXT, new_flavor TEXT, status TEXT NOT NULL,
+    held_host TEXT, held_vcpus INTEGER NOT NULL DEFAULT 0, held_memory_mb INTEGER NOT NULL DEFAULT 0,
+    held_root_gb INTEGER NOT NULL DEFAULT 0, request_id TEXT, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS migrations_instance ON migrations(instance_uuid);
 CREATE TABLE IF NOT EXISTS services (
     host TEXT PRIMARY KEY, pid INTEGER, heartbeat REAL, disabled INTEGER NOT NULL DEFAULT 0,
     disabled_reason TEXT, forced_down INTEGER NOT NULL DEFAULT 0, uri TEXT,
@@ -59,6 +66,9 @@ CREATE TABLE IF NOT EXISTS services (
 """
 
 _UNSET = object()
+# Migrations that still hold resources or may still move the instance.
+ACTIVE_MIGRATION = "('pre-migrating', 'migrating', 'post-migrating', 'finished', 'confirming', " \
+                   "'reverting', 'accepted', 'preparing', 'running')"
 INSTANCE_COLUMNS = ("uuid", "name", "flavor", "vcpus", "memory_mb", "root_gb", "image",
                     "image_id", "vm_state", "task_state", "power_state", "host",
                     "availability_zone", "ip", "locked", "locked_reason", "created_at",
@@ -185,13 +195,53 @@ class Store:
         return _instance(row)
 
     def host_usage(self, host: str | None = None) -> dict[str, dict]:
-        """vCPUs, RAM, disk and instances held on each host (or on one host)."""
-        sql = ("SELECT host, SUM(vcpus) v, SUM(memory_mb) m, SUM(root_gb) d, COUNT(*) n "
-               "FROM instances WHERE deleted_at IS NULL AND host IS NOT NULL")
-        rows = self.conn.execute(sql + (" AND host=? GROUP BY host" if host else " GROUP BY host"),
-                                 (host,) if host else ())
+        """vCPUs, RAM, disk and instances held on each host (or on one host): the instances
+        placed there, plus what a migration in progress holds there (its claim on the
+        destination, or the source kept until confirm)."""
+        where = " AND host=?" if host else ""
+        rows = self.conn.execute(
+            "SELECT host, SUM(v) v, SUM(m) m, SUM(d) d, SUM(n) n FROM ("
+            "SELECT host, vcpus v, memory_mb m, root_gb d, 1 n FROM instances "
+            "WHERE deleted_at IS NULL AND host IS NOT NULL UNION ALL "
+            "SELECT held_host, held_vcpus, held_memory_mb, held_root_gb, 0 FROM migrations "
+            f"WHERE held_host IS NOT NULL AND status IN {ACTIVE_MIGRATION}) "
+            f"WHERE 1{where} GROUP BY host", (host,) if host else ())
         return {r["host"]: {"vcpus": r["v"], "memory_mb": r["m"], "disk_gb": r["d"],
                             "instances": r["n"]} for r in rows}
+
+    # -- migrations --------------------------------------------------------------------
+    def create_migration(self, fields: dict) -> int:
+        now = time.time()
+        fields = {**fields, "created_at": now, "updated_at": now}
+        cur = self.conn.execute(
+            f"INSERT INTO migrations ({', '.join(fields)}) VALUES ({', '.join('?' for _ in fields)})",
+            tuple(fields.values()))
+        return cur.lastrowid
+
+    def update_migration(self, migration_id: int, **fields) -> None:
+        fields["updated_at"] = time.time()
+        sets = ", ".join(f"{k}=?" for k in fields)
+        self.conn.execute(f"UPDATE migrations SET {sets} WHERE id=?", (*fields.values(), migration_id))
+
+    def get_migration(self, migration_id: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM migrations WHERE id=?", (migration_id,)).fetchone()
+        return dict(row) if row else None
+
+    def active_migration(self, uuid: str) -> dict | None:
+        row = self.conn.execute(
+            f"SELECT * FROM migrations WHERE instance_uuid=? AND status IN {ACTIVE_MIGRATION} "
+            "ORDER BY id DESC LIMIT 1", (uuid,)).fetchone()
+        return dict(row) if row else None
+
+    def finished_migrations(self, dest_host: str, older_than: float) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT * FROM migrations WHERE status='finished' AND dest_host=? AND updated_at<?",
+            (dest_host, older_than))
+        return [dict(r) for r in rows]
+
+    def list_migrations(self, uuid: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM migrations" + (" WHERE instance_uuid=?" if uuid else "") + " ORDER BY id"
+        return [dict(r) for r in self.conn.execute(sql, (uuid,) if uuid else ())]
 
     # -- instance actions, events, faults ----------------------------------------------
     def start_action(self, uuid: str, action: str, request_id: str, user: str = "admin") -> int:
@@ -263,6 +313,15 @@ class Store:
                                  (ref, ref)).fetchall()
         exact = [r for r in rows if r["id"] == ref]
         return [_image(r) for r in (exact or rows)]
+
+    def update_image(self, image_id: str, **fields) -> None:
+        if "properties" in fields:
+            fields["properties"] = json.dumps(fields["properties"])
+        sets = ", ".join(f"{k}=?" for k in fields)
+        self.conn.execute(f"UPDATE images SET {sets} WHERE id=?", (*fields.values(), image_id))
+
+    def delete_image(self, image_id: str) -> None:
+        self.conn.execute("DELETE FROM images WHERE id=?", (image_id,))
 
     def list_images(self) -> list[dict]:
         return [_image(r) for r in self.conn.execute("SELECT * FROM images ORDER BY created_at, rowid")]

@@ -17,7 +17,8 @@ import libvirt
 from . import states as S
 from .config import HostConfig
 from .errors import DriverError
-from .hostfiles import LocalFiles
+from .hostfiles import LocalFiles, RemoteFiles
+from .transport import copy_disk
 
 NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
@@ -80,8 +81,8 @@ class LibvirtDriver:
         self.host = host
         self.state_dir = state_dir
         self.conn: libvirt.virConnect | None = None
-        root = host.instances_path or Path("/var/lib/novatui/instances")
-        self.files = LocalFiles(root)
+        self.files = host_files(host, state_dir)
+        self.image_files = LocalFiles(state_dir / "images")
 
     @property
     def uri(self) -> str:
@@ -112,11 +113,7 @@ class LibvirtDriver:
     def resources(self) -> dict:
         """vCPUs, RAM and disk of the host: configured sizes win, libvirt fills the rest."""
         info = self.conn.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
-        disk_gb = self.host.disk_gb
-        if not disk_gb:
-            self.files.root.mkdir(parents=True, exist_ok=True)
-            st = os.statvfs(self.files.root)
-            disk_gb = st.f_blocks * st.f_frsize // (1 << 30)
+        disk_gb = self.host.disk_gb or self.files.free_disk_gb()
         return {"vcpus": self.host.vcpus or info[2], "memory_mb": self.host.memory_mb or info[1],
                 "disk_gb": disk_gb}
 
@@ -164,22 +161,31 @@ class LibvirtDriver:
             out[dom.UUIDString()] = S.LIBVIRT_POWER.get(dom.state()[0], S.NOSTATE)
         return out
 
-    def disk_path(self, uuid: str) -> Path:
+    def disk_path(self, uuid: str):
         return self.files.instance_dir(uuid) / "disk"
 
-    def create_disk(self, uuid: str, image: dict) -> Path:
-        disk = self.disk_path(uuid)
-        self.files.put_file(Path(image["path"]), disk)
-        return disk
+    def create_disk(self, uuid: str, image: dict, name: str = "disk", progress=None):
+        """The image's content as a disk of the instance, copied and verified."""
+        dest = self.files.instance_dir(uuid) / name
+        copy_disk(self.image_files, Path(image["path"]), self.files, dest, progress)
+        return dest
 
-    def spawn(self, inst: dict, image: dict) -> None:
-        uuid = inst["uuid"]
-        disk = self.disk_path(uuid)
-        xml = build_domain_xml(inst, disk, self.domain_type, image["disk_format"])
-        dom = self._call("defineXML", uuid, self.conn.defineXML, xml)
+    def define(self, inst: dict, disk_format: str = "raw", rescue_disk=None) -> libvirt.virDomain:
+        xml = build_domain_xml(inst, self.disk_path(inst["uuid"]), self.domain_type, disk_format,
+                               rescue_disk)
+        dom = self._call("defineXML", inst["uuid"], self.conn.defineXML, xml)
+        self._changed(inst["uuid"], redefined=True)
+        return dom
+
+    def define_xml(self, uuid: str, xml: str) -> None:
+        self._call("defineXML", uuid, self.conn.defineXML, xml)
         self._changed(uuid, redefined=True)
-        self._call("create", uuid, dom.createWithFlags, 0)
-        self._changed(uuid)
+
+    def spawn(self, inst: dict, image: dict, start: bool = True) -> None:
+        dom = self.define(inst, image["disk_format"])
+        if start:
+            self._call("create", inst["uuid"], dom.createWithFlags, 0)
+            self._changed(inst["uuid"])
 
     def power_off(self, uuid: str, timeout: float) -> float | None:
         """Ask the guest to shut down, destroy it after `timeout`. Returns how long the guest
@@ -262,14 +268,100 @@ class LibvirtDriver:
         self._call("undefine", uuid, dom.undefineFlags, flags)
         self._changed(uuid, redefined=True)
 
-    def delete_files(self, uuid: str) -> Path:
+    def delete_files(self, uuid: str):
         path = self.files.instance_dir(uuid)
         self.files.remove_tree(path)
         return path
 
-    def xml(self, uuid: str) -> str | None:
+    def xml(self, uuid: str, inactive: bool = False) -> str | None:
         dom = self._dom(uuid)
-        return None if dom is None else self._call("XMLDesc", uuid, dom.XMLDesc, 0)
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        return None if dom is None else self._call("XMLDesc", uuid, dom.XMLDesc, flags)
+
+    # -- image work ----------------------------------------------------------------------
+    def snapshot_disk(self, uuid: str, dest: Path, progress=None) -> str:
+        """Nova's cold snapshot: a running or paused guest is managed-saved while its disk is
+        copied, then restored as it was. (The test driver cannot blockRebase, so there is no
+        live path here.) Returns the copy's sha256."""
+        dom = self._need(uuid)
+        state = dom.state()[0]
+        saved = state in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED)
+        if saved:
+            self._call("managedSave", uuid, dom.managedSave, 0)
+        try:
+            return copy_disk(self.files, self.disk_path(uuid), self.image_files, dest, progress)
+        finally:
+            if saved:
+                flags = libvirt.VIR_DOMAIN_START_PAUSED if state == libvirt.VIR_DOMAIN_PAUSED else 0
+                self._call("create", uuid, dom.createWithFlags, flags)
+            self._changed(uuid)
+
+    def replace_disk(self, uuid: str, image: dict) -> None:
+        """Rebuild: the image's content becomes the disk (verified before it is swapped in)."""
+        self.create_disk(uuid, image, "disk.new")
+        self.files.rename(self.files.instance_dir(uuid) / "disk.new", self.disk_path(uuid))
+
+    def rescue(self, inst: dict, image: dict) -> None:
+        """Boot the rescue image with the original disk second; the original disk is not
+        touched. The guest's own definition is kept as unrescue.xml."""
+        uuid = inst["uuid"]
+        folder = self.files.instance_dir(uuid)
+        self.files.write_text(folder / "unrescue.xml", self.xml(uuid, inactive=True))
+        rescue_disk = self.create_disk(uuid, image, "disk.rescue")
+        self.power_off(uuid, 0)
+        dom = self.define(inst, image["disk_format"], rescue_disk=rescue_disk)
+        self._call("create", uuid, dom.createWithFlags, 0)
+        self._changed(uuid)
+
+    def unrescue(self, uuid: str) -> None:
+        folder = self.files.instance_dir(uuid)
+        xml = self.files.read_text(folder / "unrescue.xml")
+        self.power_off(uuid, 0)
+        self.define_xml(uuid, xml)
+        self.power_on(uuid)
+        self.files.remove(folder / "disk.rescue")
+        self.files.remove(folder / "unrescue.xml")
+
+    # -- moves ---------------------------------------------------------------------------
+    def resize_dir(self, uuid: str):
+        return self.files.root / f"{uuid}_resize"
+
+    def migrate_disk_and_power_off(self, uuid: str, timeout: float):
+        """Source side of a cold move: power off, keep the definition in <uuid>_resize with
+        the disk, and undefine here. Returns the disk's path in <uuid>_resize."""
+        xml = self.xml(uuid, inactive=True)
+        self.power_off(uuid, timeout)
+        folder, kept = self.files.instance_dir(uuid), self.resize_dir(uuid)
+        self.files.remove_tree(kept)
+        self.files.rename(folder, kept)
+        self.files.write_text(kept / "domain.xml", xml)
+        self.destroy(uuid)
+        return kept / "disk"
+
+    def restore_resize_source(self, uuid: str, start: bool) -> None:
+        """Undo migrate_disk_and_power_off: the source takes its disk and definition back."""
+        kept, folder = self.resize_dir(uuid), self.files.instance_dir(uuid)
+        if self.files.exists(kept):
+            self.files.remove_tree(folder)
+            self.files.rename(kept, folder)
+        self.define_xml(uuid, self.files.read_text(folder / "domain.xml"))
+        if start:
+            self.power_on(uuid)
+
+    def confirm_migration(self, uuid: str) -> None:
+        self.files.remove_tree(self.resize_dir(uuid))
+
+    def live_migrate(self, uuid: str, dest_uri: str) -> None:
+        dom = self._need(uuid)
+        flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+                 | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+                 | libvirt.VIR_MIGRATE_NON_SHARED_INC)
+        try:
+            dom.migrateToURI3(dest_uri, {}, flags)
+        except libvirt.libvirtError as e:
+            raise DriverError(f"libvirt refused to live migrate {uuid} from {self.host.name} to "
+                              f"{dest_uri}: {e.get_error_message()}") from None
+        self._changed(uuid, redefined=True)
 
 
 class SimulatedDriver(LibvirtDriver):
@@ -285,13 +377,12 @@ class SimulatedDriver(LibvirtDriver):
         super().__init__(host, state_dir)
         self.host_dir = state_dir / "hosts" / host.name
         self.node_file = self.host_dir / "node.xml"
-        self.files = LocalFiles(self.host_dir / "instances")
         self._xml_cache: dict[str, str] = {}
         self._save_lock = threading.Lock()
 
     @property
     def uri(self) -> str:
-        return f"test://{self.node_file}"
+        return driver_uri(self.host, self.state_dir)
 
     def connect(self) -> None:
         self.host_dir.mkdir(parents=True, exist_ok=True)
@@ -330,6 +421,24 @@ class SimulatedDriver(LibvirtDriver):
         tmp = self.node_file.with_suffix(".tmp")
         tmp.write_text(head + "\n".join(domains) + "\n</node>\n")
         os.replace(tmp, self.node_file)
+
+
+def host_files(host: HostConfig, state_dir: Path):
+    """Where a host's instance files live, and how to reach them (any service may ask: a
+    cold migration's source writes to its destination)."""
+    ssh = host.ssh
+    if ssh is not None:
+        return RemoteFiles(ssh.address, ssh.port, ssh.user, ssh.key_file, ssh.known_hosts,
+                           host.instances_path)
+    if host.simulated:
+        return LocalFiles(state_dir / "hosts" / host.name / "instances")
+    return LocalFiles(host.instances_path or Path("/var/lib/novatui/instances"))
+
+
+def driver_uri(host: HostConfig, state_dir: Path) -> str:
+    if host.simulated:
+        return f"test://{state_dir / 'hosts' / host.name / 'node.xml'}"
+    return host.uri
 
 
 def make_driver(host: HostConfig, state_dir: Path) -> LibvirtDriver:
