@@ -133,7 +133,7 @@ _TABLE = [
        instance_action="resize", vm_states=[S.ACTIVE, S.STOPPED], task_state=S.RESIZE_PREP,
        end_vm_state=S.RESIZED, path="conductor", key="e", event="prep_resize"),
     _a(name="confirm_resize", description="Confirm a resize or migration: free the source",
-       instance_action="confirmResize", vm_states=[S.RESIZED], task_state=None,
+       instance_action="confirmResize", vm_states=[S.RESIZED], task_state=S.RESIZE_CONFIRMING,
        end_vm_state=S.ACTIVE, on_error="error", key="c", http_status=204,
        event="confirm_resize"),
     _a(name="revert_resize", description="Revert a resize or migration: back to the source",

@@ -122,6 +122,10 @@ class API:
             self._refuse(ctx, action, path, start, refusal)
         if action.path == "api":
             return self._api_only(ctx, action, inst, path, start)
+        try:
+            params = self._params(action, inst, params)
+        except NovaError as e:
+            self._refuse(ctx, action, path, start, e)
         taken = self.store.begin_task(uuid, action.vm_states, action.task_states,
                                       action.lock_checked, action.task_state)
         if taken is None:  # another request changed the instance since we read it
@@ -130,15 +134,89 @@ class API:
                 f"Cannot '{name}' instance {uuid} while it is in task_state {current['task_state']}")
             self._refuse(ctx, action, path, start, refusal)
         self.store.start_action(uuid, action.instance_action, ctx)
+        params = self._after_take(action, taken, params)
         body = {action.instance_action: params or None}
         self.wsgi.debug(f"Action: '{action.instance_action}', calling method: {name}, body: "
                         f"{json.dumps(body)}", ctx=ctx, logger="nova.api.openstack.wsgi")
         self._request_line(ctx, action.http[0], path, action.http_status, start)
         if action.task_state == S.DELETING and self._delete_locally(taken):
             return self._local_delete(ctx, taken)
-        self.bus.cast(compute_topic(taken["host"]), name, ctx, uuid=uuid, **params)
+        if action.path == "conductor":
+            self.bus.cast(CONDUCTOR, name, ctx, uuid=uuid, **params)
+        else:
+            self.bus.cast(compute_topic(self._target_host(action, taken)), name, ctx, uuid=uuid, **params)
         self.notify(InstanceChanged(taken))
         return Request(ctx, uuid, name)
+
+    # -- per-action arguments, checked before anything changes ------------------------
+    def _params(self, action: Action, inst: dict, params: dict) -> dict:
+        name, uuid = action.name, inst["uuid"]
+        params = {k: v for k, v in params.items() if v is not None}
+        needs_host = action.path == "compute" and action.task_state != S.DELETING
+        if needs_host and inst["host"] is None:
+            raise InstanceInvalidState(f"Cannot '{name}' instance {uuid}: it is not on any host")
+        if name in ("snapshot",):
+            validate_name("image", params.get("name"))
+        if name in ("rebuild", "rescue") and "image" in params:
+            params["image_id"] = self.images.get(params.pop("image"))["id"]
+        if name == "resize":
+            old, new = self.config.flavor(inst["flavor"]), self.config.flavor(params.get("flavor") or "")
+            if new.name == old.name:
+                raise InvalidInput("When resizing, instances must change flavor!")
+            if new.disk_gb < old.disk_gb:
+                raise InvalidInput(f"Unable to resize disk down: flavor {new.name} has "
+                                   f"{new.disk_gb} GB, the instance has {old.disk_gb} GB.")
+        if name in ("migrate", "resize", "live_migrate", "evacuate") and "host" in params:
+            self.config.host(params["host"])
+            if params["host"] == inst["host"] and name != "resize":
+                raise InvalidInput(f"The target host can't be the same one: {params['host']}")
+        if name == "evacuate":
+            view = host_views(self.config, self.store, only=inst["host"]) if inst["host"] else []
+            if view and view[0]["state"] == "up":
+                raise InvalidInput(f"Compute service of {inst['host']} is still in use.")
+        if name in ("confirm_resize", "revert_resize") and self.store.active_migration(uuid) is None:
+            raise InstanceInvalidState(f"Instance {uuid} has no migration to {name.split('_')[0]}")
+        return params
+
+    def _after_take(self, action: Action, inst: dict, params: dict) -> dict:
+        """Snapshot and shelve create their (queued) image first, as Nova's API does."""
+        if action.name in ("snapshot", "shelve"):
+            name = params.pop("name", None) or f"{inst['name']}-shelved"
+            source = self.store.get_image(inst["image_id"]) or {"disk_format": "raw"}
+            params["image_id"] = self.images.new_snapshot(name, inst["uuid"], source["disk_format"])["id"]
+        return params
+
+    def _target_host(self, action: Action, inst: dict) -> str:
+        """Confirm runs where the kept copy is: the migration's source."""
+        if action.name == "confirm_resize":
+            return self.store.active_migration(inst["uuid"])["source_host"]
+        return inst["host"]
+
+    # -- hosts and images ----------------------------------------------------------------
+    def set_host(self, name: str, enabled: bool, reason: str | None = None,
+                 forced_down: bool = False) -> dict:
+        """Disable (the scheduler skips it) or enable a host; --down marks it down so its
+        instances can be evacuated, as `openstack compute service set --down` does."""
+        self._check_writable("host enable" if enabled else "host disable")
+        start = time.monotonic()
+        self.config.host(name)
+        ctx = new_request_id()
+        self.store.set_service(name, disabled=int(not enabled),
+                               disabled_reason=None if enabled else (reason or "disabled by operator"),
+                               forced_down=int(forced_down))
+        self.wsgi.info(f'{_client_ip()} "PUT /v2.1/os-services/{name} HTTP/1.1" status: 200 len: 0 '
+                       f"time: {time.monotonic() - start:.7f}", ctx=ctx)
+        self.notify(("host", name))
+        return host_views(self.config, self.store, only=name)[0]
+
+    def create_image(self, name: str, file: str) -> dict:
+        self._check_writable("image create")
+        validate_name("image", name)
+        return self.images.create_from_file(name, file)
+
+    def delete_image(self, ref: str) -> dict:
+        self._check_writable("image delete")
+        return self.images.delete(ref)
 
     def _delete_locally(self, inst: dict) -> bool:
         """Nova deletes in the database alone when no compute service can do it."""
@@ -152,6 +230,10 @@ class API:
         if inst["host"] is not None:
             self.log.warning(f"instance's host {inst['host']} is down, deleting from database",
                              ctx=ctx, instance=uuid)
+        self.images.delete_shelved(uuid)
+        mig = self.store.active_migration(uuid)
+        if mig is not None:
+            self.store.update_migration(mig["id"], status="error", held_host=None)
         self.store.release_ips(uuid)
         done = self.store.update_instance(uuid, vm_state=S.DELETED, task_state=None,
                                           deleted_at=time.time(), power_state=S.NOSTATE)

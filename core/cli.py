@@ -58,7 +58,8 @@ def emit(data, fmt: str, columns: list[str] | None = None) -> None:
 
 
 # -- arguments ------------------------------------------------------------------------
-COMPUTE_VERBS = ("start", "stop", "pause", "unpause", "suspend", "resume", "lock", "unlock")
+COMPUTE_VERBS = ("start", "stop", "pause", "unpause", "suspend", "resume", "lock", "unlock",
+                 "unrescue", "unshelve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,15 +105,67 @@ def build_parser() -> argparse.ArgumentParser:
     waiting(sp)
     sp.add_argument("--force", action="store_true")
     sp.add_argument("servers", nargs="+", metavar="server")
+    for verb, option, helptext in (("rebuild", "--image", ACTIONS["rebuild"].description),
+                                   ("rescue", "--image", ACTIONS["rescue"].description)):
+        sp = server.add_parser(verb, help=helptext)
+        waiting(sp)
+        sp.add_argument(option)
+        sp.add_argument("servers", nargs="+", metavar="server")
+    sp = server.add_parser("shelve", help="shelve (`server shelve offload SERVER` offloads now)")
+    waiting(sp)
+    sp.add_argument("servers", nargs="+", metavar="server")
+    sp = server.add_parser("migrate", help="cold migrate (or live, with --live)")
+    waiting(sp)
+    sp.add_argument("--live", action="store_true")
+    sp.add_argument("--host")
+    sp.add_argument("servers", nargs="+", metavar="server")
+    sp = server.add_parser("resize", help="resize --flavor F SERVER | resize confirm|revert SERVER")
+    waiting(sp)
+    sp.add_argument("--flavor")
+    sp.add_argument("servers", nargs="+", metavar="server")
+    sp = server.add_parser("evacuate", help=ACTIONS["evacuate"].description)
+    waiting(sp)
+    sp.add_argument("--host")
+    sp.add_argument("servers", nargs="+", metavar="server")
+    image_of = server.add_parser("image", help="server images").add_subparsers(
+        dest="image_verb", parser_class=_Parser)
+    sp = image_of.add_parser("create", help=ACTIONS["snapshot"].description)
+    fmt(sp)
+    waiting(sp)
+    sp.add_argument("--name", required=True)
+    sp.add_argument("servers", nargs=1, metavar="server")
     event = server.add_parser("event", help="instance action history").add_subparsers(
         dest="event_verb", parser_class=_Parser)
     sp = event.add_parser("list", help="the actions taken on an instance")
     fmt(sp)
     sp.add_argument("server")
 
-    for noun, helptext in (("host", "compute hosts"), ("flavor", "flavors"), ("image", "images")):
-        sp = sub.add_parser(noun, help=helptext).add_subparsers(dest="verb", parser_class=_Parser)
-        fmt(sp.add_parser("list", help=f"list {helptext}"))
+    host = sub.add_parser("host", help="compute hosts").add_subparsers(dest="verb", parser_class=_Parser)
+    fmt(host.add_parser("list", help="list compute hosts"))
+    sp = host.add_parser("show", help="a host's resources, used and free")
+    fmt(sp)
+    sp.add_argument("host")
+    sp = host.add_parser("disable", help="the scheduler skips a disabled host")
+    sp.add_argument("--reason")
+    sp.add_argument("--down", action="store_true", help="also mark it down (allows evacuate)")
+    sp.add_argument("host")
+    sp = host.add_parser("enable", help="enable a host (and clear --down)")
+    sp.add_argument("host")
+
+    image = sub.add_parser("image", help="images").add_subparsers(dest="verb", parser_class=_Parser)
+    fmt(image.add_parser("list", help="list images"))
+    sp = image.add_parser("show", help="show one image")
+    fmt(sp)
+    sp.add_argument("image")
+    sp = image.add_parser("create", help="register an image file (raw or qcow2)")
+    fmt(sp)
+    sp.add_argument("--file", required=True)
+    sp.add_argument("name")
+    sp = image.add_parser("delete", help="delete an image (refused while a shelved instance needs it)")
+    sp.add_argument("images", nargs="+", metavar="image")
+
+    flavor = sub.add_parser("flavor", help="flavors").add_subparsers(dest="verb", parser_class=_Parser)
+    fmt(flavor.add_parser("list", help="list flavors"))
     return p
 
 
@@ -138,6 +191,37 @@ def _wait_and_report(engine, req, args, verb: str) -> int:
         print(f"novatui: {verb} of {req.instance_uuid} failed: {reason}", file=sys.stderr)
         return EXIT_FAILED
     return 0
+
+
+def image_view(i: dict) -> dict:
+    return {"id": i["id"], "name": i["name"], "disk_format": i["disk_format"], "size": i["size"],
+            "checksum": i["checksum"], "type": i["type"], "instance_uuid": i["instance_uuid"],
+            "status": i["status"], "created": _ts(i["created_at"])}
+
+
+def server_action(args) -> tuple[str, list[str], dict]:
+    """The action of the table a `server VERB` means, the servers it names, its arguments."""
+    verb, refs = args.verb, list(args.servers)
+    sub = refs[0] if len(refs) > 1 else None
+    if verb == "reboot":
+        return ("reboot_hard" if args.hard else "reboot"), refs, {}
+    if verb == "delete":
+        return ("force_delete" if args.force else "delete"), refs, {}
+    if verb == "shelve" and sub == "offload":
+        return "shelve_offload", refs[1:], {}
+    if verb == "resize" and sub in ("confirm", "revert"):
+        return f"{sub}_resize", refs[1:], {}
+    if verb == "resize":
+        if not args.flavor:
+            raise CLIError("novatui server resize: --flavor is required (or: resize confirm|revert SERVER)")
+        return "resize", refs, {"flavor": args.flavor}
+    if verb == "migrate":
+        return ("live_migrate" if args.live else "migrate"), refs, {"host": args.host}
+    if verb == "evacuate":
+        return "evacuate", refs, {"host": args.host}
+    if verb in ("rebuild", "rescue"):
+        return verb, refs, {"image": args.image}
+    return verb, refs, {}
 
 
 def run_command(args, engine) -> int:
@@ -170,28 +254,57 @@ def run_command(args, engine) -> int:
                     r["events"] = ", ".join(f"{e['event']}:{e['result']}" for e in r.pop("events"))
             emit(rows, args.format)
             return 0
-        action = {"reboot": "reboot_hard" if getattr(args, "hard", False) else "reboot",
-                  "delete": "force_delete" if getattr(args, "force", False) else "delete"
-                  }.get(verb, verb)
+        if verb == "image":
+            if args.image_verb is None:
+                raise CLIError("novatui server image: a command is needed (create)")
+            req = engine.request("snapshot", args.servers[0], name=args.name)
+            rc = _wait_and_report(engine, req, args, "snapshot")
+            images = [i for i in engine.images.list() if i["name"] == args.name]
+            if images:
+                emit(image_view(images[-1]), args.format)
+            return rc
+        action, refs, params = server_action(args)
         rc = 0
-        requests = [engine.request(action, ref) for ref in args.servers]
+        requests = [engine.request(action, ref, **params) for ref in refs]
         for req in requests:
             rc = max(rc, _wait_and_report(engine, req, args, verb))
         return rc
     if noun == "host":
-        rows = [{k: v for k, v in h.items() if k != "heartbeat"} for h in engine.hosts()]
-        emit(rows, args.format, ["name", "state", "enabled", "availability_zone", "vcpus_used",
-                                 "vcpus", "memory_mb_used", "memory_mb", "disk_gb_used",
-                                 "disk_gb", "instances"])
+        if verb == "list":
+            rows = [{k: v for k, v in h.items() if k != "heartbeat"} for h in engine.hosts()]
+            emit(rows, args.format, ["name", "state", "enabled", "availability_zone", "vcpus_used",
+                                     "vcpus", "memory_mb_used", "memory_mb", "disk_gb_used",
+                                     "disk_gb", "instances"])
+            return 0
+        if verb == "show":
+            engine.config.host(args.host)
+            view = next(h for h in engine.hosts() if h["name"] == args.host)
+            view = {**{k: v for k, v in view.items() if k != "heartbeat"},
+                    "vcpus_free": view["vcpus"] - view["vcpus_used"],
+                    "memory_mb_free": view["memory_mb"] - view["memory_mb_used"],
+                    "disk_gb_free": view["disk_gb"] - view["disk_gb_used"],
+                    "servers": [i["name"] for i in engine.instances(args.host)]}
+            emit(view, args.format)
+            return 0
+        engine.submit(engine.api.set_host, args.host, verb == "enable",
+                      getattr(args, "reason", None), getattr(args, "down", False)).result()
         return 0
     if noun == "flavor":
         emit([{"name": f.name, "vcpus": f.vcpus, "ram_mb": f.ram_mb, "disk_gb": f.disk_gb}
               for f in engine.config.flavors.values()], args.format)
         return 0
     if noun == "image":
-        emit([{"id": i["id"], "name": i["name"], "disk_format": i["disk_format"],
-               "size": i["size"], "checksum": i["checksum"], "type": i["type"],
-               "status": i["status"]} for i in engine.images.list()], args.format)
+        if verb == "list":
+            emit([image_view(i) for i in engine.images.list()], args.format,
+                 ["id", "name", "disk_format", "size", "type", "status"])
+        elif verb == "show":
+            emit(image_view(engine.images.get(args.image)), args.format)
+        elif verb == "create":
+            emit(image_view(engine.submit(engine.api.create_image, args.name, args.file).result()),
+                 args.format)
+        elif verb == "delete":
+            for ref in args.images:
+                engine.submit(engine.api.delete_image, ref).result()
         return 0
     raise CLIError(f"novatui {noun}: a command is needed (see novatui {noun} --help)")
 

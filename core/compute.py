@@ -17,6 +17,9 @@ from typing import Callable
 from . import states as S
 from .actions import ACTIONS, Action
 from .bus import CONDUCTOR, Message, MessageBus, compute_topic
+from .compute_images import ImageOps
+from .compute_moves import MoveOps
+from .compute_shared import CONTINUES, ComputeResourcesUnavailable, Rollback
 from .config import Config, HostConfig
 from .errors import DriverError, NovaError, UnexpectedTaskState
 from .events import ActionFinished, InstanceChanged
@@ -24,25 +27,10 @@ from .images import ImageStore
 from .logs import LogSink, ServiceLog
 from .store import Store
 from .virt import LibvirtDriver
+from .api import new_request_id
 
 HEARTBEAT_SECONDS = 2.0
 RECONNECT_SECONDS = 5.0
-
-
-class ComputeResourcesUnavailable(NovaError):
-    code = 500
-
-
-class Rollback(Exception):
-    """Raised by a handler that has put things back: the fault is recorded, and the instance
-    takes these fields instead of the action's failure policy (Nova's InstanceFaultRollback)."""
-
-    def __init__(self, cause: Exception, **fields):
-        super().__init__(str(cause))
-        self.cause, self.fields = cause, fields
-
-
-CONTINUES = object()  # a handler's result: the operation goes on in another service
 
 
 class Job:
@@ -62,8 +50,22 @@ class Job:
         self.task_state = new
         self.mgr.changed(self.inst)
 
+    def progress(self, done: int, total: int) -> None:
+        """A disk copy's progress, shown in the instance's row (a few updates, not one per chunk)."""
+        percent = 100 * done // total if total else 100
+        now = time.monotonic()
+        if percent != 100 and now - self._last_progress < 0.5:
+            return
+        self._last_progress = now
+        self.inst = self.mgr.store.update_instance(self.uuid, progress=percent)
+        self.mgr.changed(self.inst)
 
-class ComputeManager:
+    _last_progress = 0.0
+
+
+class ComputeManager(ImageOps, MoveOps):
+    rollback = Rollback
+
     def __init__(self, host: HostConfig, config: Config, driver: LibvirtDriver, store: Store,
                  bus: MessageBus, images: ImageStore, sink: LogSink,
                  notify: Callable[[object], None]):
@@ -149,6 +151,8 @@ class ComputeManager:
         if now >= self._next_sync and self.connected:
             self._next_sync = now + self.config.compute.sync_power_state_interval
             self.sync_power_states()
+            self._poll_unconfirmed_resizes()
+            self._poll_shelved_instances()
 
     def notify_host(self) -> None:
         self.notify(("host", self.host.name))
@@ -289,19 +293,21 @@ class ComputeManager:
         self.changed(inst)
         self.notify(ActionFinished(job.ctx, job.uuid, "create", True))
 
-    def _claim(self, job: Job) -> None:
-        """Check the host still has room (the scheduler's view may be stale)."""
-        inst, res, conf = job.inst, self.resources, self.config.scheduler
+    def _claim(self, job: Job, need: dict | None = None, exclude_self: bool = False) -> None:
+        """Check the host still has room (the scheduler's view may be stale). Usage already
+        counts this request: the instance placed here, or a migration's claim."""
+        need = need or job.inst
+        res, conf = self.resources, self.config.scheduler
         used = self.store.host_usage(self.host.name).get(self.host.name, {})
-        checks = (("memory", used.get("memory_mb", 0), res["memory_mb"] * conf.ram_allocation_ratio, "MB"),
-                  ("vcpu", used.get("vcpus", 0), res["vcpus"] * conf.cpu_allocation_ratio, "VCPU"),
-                  ("disk", used.get("disk_gb", 0), res["disk_gb"] * conf.disk_allocation_ratio, "GB"))
-        for what, total_used, limit, unit in checks:
-            if total_used > limit:
+        checks = (("memory", "memory_mb", res["memory_mb"] * conf.ram_allocation_ratio, "MB"),
+                  ("vcpu", "vcpus", res["vcpus"] * conf.cpu_allocation_ratio, "VCPU"),
+                  ("disk", "root_gb", res["disk_gb"] * conf.disk_allocation_ratio, "GB"))
+        for what, key, limit, unit in checks:
+            total = used.get({"root_gb": "disk_gb"}.get(key, key), 0)
+            if total > limit:
                 raise ComputeResourcesUnavailable(
-                    f"Insufficient compute resources: Free {what} "
-                    f"{limit - total_used + _need(inst, what):.0f} {unit} < requested "
-                    f"{_need(inst, what)} {unit}.")
+                    f"Insufficient compute resources: Free {what} {limit - total + need[key]:.0f} "
+                    f"{unit} < requested {need[key]} {unit}.")
         self.log.info(f"Claim successful on node {self.host.name}", ctx=job.ctx, instance=job.uuid)
 
     def _addresses(self):
@@ -329,8 +335,9 @@ class ComputeManager:
             return
         self._fail(job, event, exc, vm_state=S.ERROR, host=None, ip=None)
 
-    def _cleanup_guest(self, uuid: str) -> None:
-        for step in (self.driver.destroy, self.driver.delete_files, self.store.release_ips):
+    def _cleanup_guest(self, uuid: str, keep_ips: bool = False) -> None:
+        steps = (self.driver.destroy, self.driver.delete_files) + (() if keep_ips else (self.store.release_ips,))
+        for step in steps:
             try:
                 step(uuid)
             except Exception as e:  # noqa: BLE001 - cleanup goes on; the fault says why we are here
@@ -396,6 +403,7 @@ class ComputeManager:
     _force_delete = _delete
 
     def terminate(self, uuid: str, ctx: str | None) -> dict:
+        self._drop_migration(uuid)
         start = time.monotonic()
         self.driver.destroy(uuid)
         self.virtlog.info("Instance destroyed successfully.", ctx=ctx, instance=uuid)
@@ -406,6 +414,7 @@ class ComputeManager:
         self.driver.delete_files(uuid)
         self.virtlog.info(f"Deletion of {path} complete", ctx=ctx, instance=uuid)
         start = time.monotonic()
+        self.images.delete_shelved(uuid)
         self.store.release_ips(uuid)
         self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to deallocate network for "
                       "instance.", ctx=ctx, instance=uuid)
@@ -451,6 +460,51 @@ class ComputeManager:
                                  instance=uuid)
                 self._cleanup_guest(uuid)
 
+    def _request_self(self, action_name: str, inst: dict, host: str, reason: str, **args) -> None:
+        """A periodic task asks for an action as the API would: CAS, record, cast."""
+        action = ACTIONS[action_name]
+        taken = self.store.begin_task(inst["uuid"], action.vm_states, action.task_states, False,
+                                      action.task_state)
+        if taken is None:
+            return
+        ctx = new_request_id()
+        self.store.start_action(inst["uuid"], action.instance_action, ctx)
+        self.log.info(reason, ctx=ctx, instance=inst["uuid"])
+        self.bus.cast(compute_topic(host), action_name, ctx, uuid=inst["uuid"], **args)
+        self.changed(taken)
+
+    def _poll_unconfirmed_resizes(self) -> None:
+        window = self.config.scheduler.resize_confirm_window
+        if window <= 0:
+            return
+        for mig in self.store.finished_migrations(self.host.name, time.time() - window):
+            inst = self.store.get_instance(mig["instance_uuid"])
+            if inst and inst["vm_state"] == S.RESIZED and inst["task_state"] is None:
+                self._request_self("confirm_resize", inst, mig["source_host"],
+                                   f"Automatically confirming migration {mig['id']} for instance "
+                                   f"{inst['uuid']}")
+
+    def _poll_shelved_instances(self) -> None:
+        wait = self.config.scheduler.shelved_offload_time
+        if wait <= 0:
+            return
+        for inst in self.store.list_instances(self.host.name):
+            shelved_at = inst["sys_meta"].get("shelved_at")
+            if inst["vm_state"] == S.SHELVED and shelved_at and time.time() - shelved_at > wait:
+                self._request_self("shelve_offload", inst, self.host.name,
+                                   f"Shelved instance offloaded after {wait} seconds")
+
+    def _destroy_evacuated(self, guests: dict) -> None:
+        """Guests here whose instance now lives on another host (evacuated while this host was
+        down) are destroyed, so an instance never runs on two hosts."""
+        for uuid in guests:
+            inst = self.store.get_instance(uuid)
+            if (inst is not None and inst["deleted_at"] is None and inst["host"] not in (None, self.host.name)
+                    and inst["task_state"] is None and self.store.active_migration(uuid) is None):
+                self.log.warning(f"Instance has been moved to {inst['host']}; deleting it from this host",
+                                 instance=uuid)
+                self._cleanup_guest(uuid, keep_ips=True)
+
     def sync_power_states(self) -> None:
         """Nova's _sync_power_states: the hypervisor is the authority on power."""
         try:
@@ -458,6 +512,7 @@ class ComputeManager:
         except DriverError as e:
             self.log.warning(f"Power-state sync skipped: {e}")
             return
+        self._destroy_evacuated(guests)
         for inst in self.store.list_instances(self.host.name):
             if inst["task_state"] is not None:
                 continue
@@ -470,7 +525,9 @@ class ComputeManager:
                     f"does not match the vm_power_state from the hypervisor ({power}). Updating "
                     "power_state in the DB to match the hypervisor.", instance=inst["uuid"])
                 fields["power_state"] = power
-            if vm in (S.ACTIVE, S.PAUSED) and power in (S.SHUTDOWN, S.CRASHED):
+            if vm in (S.SHELVED_OFFLOADED, S.RESCUED, S.RESIZED, S.SUSPENDED, S.ERROR, S.SHELVED):
+                pass  # Nova leaves these to the operator
+            elif vm in (S.ACTIVE, S.PAUSED) and power in (S.SHUTDOWN, S.CRASHED):
                 self.log.warning("Instance shutdown by itself. Calling the stop API. Current "
                                  f"vm_state: {vm}, current task_state: None, original DB "
                                  f"power_state: {inst['power_state']}, current VM power_state: "
@@ -490,6 +547,4 @@ class ComputeManager:
                     pass  # an operation started meanwhile; it owns the state now
 
 
-def _need(inst: dict, what: str) -> int:
-    return {"memory": inst["memory_mb"], "vcpu": inst["vcpus"], "disk": inst["root_gb"]}[what]
 

@@ -35,10 +35,117 @@ class Conductor:
                 self.bus.done(msg)
 
     def handle(self, msg: Message) -> None:
-        if msg.method == "build_instances":
-            self.build_instances(msg)
-        else:
+        handler = getattr(self, msg.method, None) if msg.method in self.METHODS else None
+        if handler is None:
             self.log.error(f"Unknown conductor method {msg.method!r}", ctx=msg.request_id)
+            return
+        handler(msg)
+
+    METHODS = ("build_instances", "unshelve", "migrate", "resize", "live_migrate", "evacuate")
+
+    # -- moves: schedule, record the migration, cast to the first compute step --------------
+    def _spec(self, inst: dict, flavor=None, ignore=(), host=None, az=None) -> RequestSpec:
+        image = self.store.get_image(inst["image_id"]) or {}
+        f = flavor or self.config.flavor(inst["flavor"])
+        return RequestSpec(inst["uuid"], f.vcpus, f.ram_mb, f.disk_gb, az, image.get("properties", {}),
+                           ignore_hosts=tuple(ignore), force_host=host)
+
+    def _abort(self, msg: Message, inst: dict, exc: Exception, event, **fields) -> None:
+        """The move never started: task_state back to None, a fault, the action in Error."""
+        message = getattr(exc, "message", str(exc))
+        self.utils_log.warning(f"Failed to compute_task_{msg.method}: {message}", ctx=msg.request_id,
+                               instance=inst["uuid"])
+        self.store.add_fault(inst["uuid"], getattr(exc, "code", 500), message, None, None, msg.request_id)
+        try:
+            done = self.store.update_instance(inst["uuid"], expected_task_state=inst["task_state"],
+                                              task_state=None, **fields)
+            self.notify(InstanceChanged(done))
+        except UnexpectedTaskState:
+            pass
+        self.store.finish_event(event, "Error", message)
+        self.store.finish_action(msg.request_id, error=True)
+        self.notify(ActionFinished(msg.request_id, inst["uuid"], msg.method, False, message))
+
+    def _live(self, msg: Message) -> dict | None:
+        inst = self.store.get_instance(msg.args["uuid"])
+        if inst is None or inst["deleted_at"] is not None or inst["task_state"] is None:
+            return None
+        return inst
+
+    def _move(self, msg: Message, kind: str, flavor_name: str | None, step: str,
+              allow_same_host: bool = False, on_fail: dict | None = None) -> None:
+        inst = self._live(msg)
+        if inst is None:
+            return
+        event = self.store.start_event(msg.request_id, f"conductor_{msg.method}_server", None)
+        old = self.config.flavor(inst["flavor"])
+        new = self.config.flavor(flavor_name) if flavor_name else old
+        ignore = () if allow_same_host else (inst["host"],)
+        try:
+            dest = self.scheduler.select_destination(
+                self._spec(inst, new, ignore, msg.args.get("host")),
+                host_states(self.config, self.store), msg.request_id)
+        except NoValidHost as e:
+            what = {"migration": "cold migrate", "resize": "resize",
+                    "live-migration": "live migrate", "evacuation": "evacuate"}[kind]
+            self._abort(msg, inst, NoValidHost(f"No valid host found for {what}"), event,
+                        **(on_fail or {}))
+            return
+        live = kind == "live-migration"
+        mig = self.store.create_migration({
+            "instance_uuid": inst["uuid"], "migration_type": kind, "source_host": inst["host"],
+            "dest_host": dest.name, "old_flavor": old.name, "new_flavor": new.name,
+            "status": "accepted" if live else "pre-migrating", "held_host": dest.name,
+            "held_vcpus": new.vcpus, "held_memory_mb": new.ram_mb, "held_root_gb": new.disk_gb,
+            "request_id": msg.request_id})
+        self.store.finish_event(event, "Success")
+        first_host = inst["host"] if live else dest.name
+        if kind == "evacuation":
+            try:
+                self.notify(InstanceChanged(self.store.update_instance(
+                    inst["uuid"], expected_task_state=inst["task_state"], host=dest.name)))
+            except UnexpectedTaskState:
+                return
+        self.bus.cast(compute_topic(first_host), step, msg.request_id, uuid=inst["uuid"],
+                      action=msg.method, migration_id=mig)
+
+    def migrate(self, msg: Message) -> None:
+        self._move(msg, "migration", None, "prep_resize")
+
+    def resize(self, msg: Message) -> None:
+        self._move(msg, "resize", msg.args["flavor"], "prep_resize",
+                   allow_same_host=self.config.scheduler.allow_resize_to_same_host)
+
+    def live_migrate(self, msg: Message) -> None:
+        self._move(msg, "live-migration", None, "live_migration")
+
+    def evacuate(self, msg: Message) -> None:
+        self._move(msg, "evacuation", None, "evacuate", on_fail={"vm_state": S.ERROR})
+
+    def unshelve(self, msg: Message) -> None:
+        """Shelved on a host: power on there. Offloaded: place it, then spawn."""
+        inst = self._live(msg)
+        if inst is None:
+            return
+        if inst["host"] is not None:
+            self.bus.cast(compute_topic(inst["host"]), "unshelve", msg.request_id, uuid=inst["uuid"])
+            return
+        event = self.store.start_event(msg.request_id, "conductor_unshelve_instance", None)
+        try:
+            dest = self.scheduler.select_destination(
+                self._spec(inst, az=msg.args.get("availability_zone")),
+                host_states(self.config, self.store), msg.request_id)
+            taken = self.store.update_instance(inst["uuid"], expected_task_state=S.UNSHELVING,
+                                               host=dest.name,
+                                               availability_zone=dest.config.availability_zone)
+        except NoValidHost as e:
+            self._abort(msg, inst, e, event)
+            return
+        except UnexpectedTaskState:
+            return
+        self.store.finish_event(event, "Success")
+        self.notify(InstanceChanged(taken))
+        self.bus.cast(compute_topic(dest.name), "unshelve", msg.request_id, uuid=inst["uuid"])
 
     def build_instances(self, msg: Message) -> None:
         ctx, uuid, tried = msg.request_id, msg.args["uuid"], msg.args.get("tried", [])

@@ -8,7 +8,7 @@ import uuid as uuidlib
 from pathlib import Path
 
 from .config import ImageSpec
-from .errors import InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 from .hostfiles import sha256_file
 from .store import Store
 
@@ -44,6 +44,53 @@ class ImageStore:
             "id": image_id, "name": spec.name, "disk_format": spec.disk_format,
             "size": path.stat().st_size, "checksum": sha256_file(path), "type": "image",
             "path": str(path), "properties": spec.properties, "created_at": time.time()})
+
+    def create_from_file(self, name: str, file: Path) -> dict:
+        file = Path(file)
+        if not file.is_file():
+            raise InvalidInput(f"image file {file} does not exist or is not a file")
+        with open(file, "rb") as f:
+            head = f.read(4)
+        fmt = "qcow2" if head == b"QFI\xfb" else "raw"
+        from .config import ImageSpec
+        return self._register(ImageSpec(name=name, disk_format=fmt, file=file))
+
+    def new_snapshot(self, name: str, instance_uuid: str, disk_format: str) -> dict:
+        """A queued image that compute fills (snapshot, shelve)."""
+        image_id = str(uuidlib.uuid4())
+        return self.store.add_image({
+            "id": image_id, "name": name, "disk_format": disk_format, "size": 0,
+            "checksum": "", "type": "snapshot", "instance_uuid": instance_uuid,
+            "path": str(self.dir / f"{image_id}.{disk_format}"), "status": "queued",
+            "created_at": time.time()})
+
+    def finalize(self, image_id: str, checksum: str) -> None:
+        path = Path(self.store.get_image(image_id)["path"])
+        self.store.update_image(image_id, size=path.stat().st_size, checksum=checksum,
+                                status="active")
+
+    def users(self, image_id: str) -> list[dict]:
+        """Shelved instances that need this image to come back."""
+        return [i for i in self.store.list_instances()
+                if i["sys_meta"].get("shelved_image_id") == image_id]
+
+    def delete(self, ref: str, force: bool = False) -> dict:
+        image = self.get(ref) if not isinstance(ref, dict) else ref
+        needed = self.users(image["id"])
+        if needed and not force:
+            raise Conflict(f"Image {image['name']} ({image['id']}) is needed to unshelve "
+                           f"{', '.join(i['name'] for i in needed)}; it cannot be deleted")
+        Path(image["path"]).unlink(missing_ok=True)
+        self.store.delete_image(image["id"])
+        return image
+
+    def delete_shelved(self, uuid: str) -> None:
+        """An instance deleted while shelved takes its shelve image with it."""
+        inst = self.store.get_instance(uuid)
+        image_id = inst and inst["sys_meta"].get("shelved_image_id")
+        image = image_id and self.store.get_image(image_id)
+        if image:
+            self.delete(image, force=True)
 
     def get(self, ref: str) -> dict:
         found = self.store.find_images(ref)

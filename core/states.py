@@ -54,6 +54,7 @@ RESIZE_MIGRATING = "resize_migrating"
 RESIZE_MIGRATED = "resize_migrated"
 RESIZE_FINISH = "resize_finish"
 RESIZE_REVERTING = "resize_reverting"
+RESIZE_CONFIRMING = "resize_confirming"
 MIGRATING = "migrating"
 
 REBOOT_STATES = (REBOOTING, REBOOT_PENDING, REBOOT_STARTED)

@@ -240,6 +240,12 @@ class LibvirtDriver:
         self._call("create", uuid, dom.createWithFlags, 0)
         self._changed(uuid)
 
+    def discard_saved_state(self, uuid: str) -> None:
+        dom = self._need(uuid)
+        if dom.hasManagedSaveImage(0):
+            self._call("managedSaveRemove", uuid, dom.managedSaveRemove, 0)
+            self._changed(uuid)
+
     def pause(self, uuid: str) -> None:
         self._call("suspend", uuid, self._need(uuid).suspend)
         self._changed(uuid)

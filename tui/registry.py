@@ -43,13 +43,13 @@ _FOOTER = {"n", "s", "o", "r", "p", "z", "d", "/", "?", "q"}
 def _core_entries() -> list[KeyAction]:
     groups: dict[str, list[Action]] = {}
     for action in ACTIONS.values():
-        if action.key:
-            groups.setdefault(action.key, []).append(action)
+        groups.setdefault(action.key or action.name, []).append(action)
     out = []
     for key, acts in groups.items():
         names = [a.name.replace("_", " ") for a in acts]
-        out.append(KeyAction(key, acts[0].name, "/".join(names), acts[0].description, tuple(acts),
-                             any(a.destructive for a in acts), key in _FOOTER))
+        out.append(KeyAction(key if acts[0].key else "", acts[0].name, "/".join(names),
+                             acts[0].description, tuple(acts), any(a.destructive for a in acts),
+                             key in _FOOTER))
     return out
 
 
@@ -80,4 +80,4 @@ def registry() -> list[KeyAction]:
 
 
 REGISTRY = registry()
-BY_KEY = {e.key: e for e in REGISTRY}
+BY_KEY = {e.key: e for e in REGISTRY if e.key}

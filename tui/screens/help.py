@@ -23,5 +23,5 @@ class HelpScreen(ModalScreen):
         table.add_columns("Key", "Action", "What it does")
         for e in REGISTRY:
             note = " (asks first)" if e.destructive else ""
-            table.add_row(e.key, e.label, e.description + note)
+            table.add_row(e.key or "ctrl+p", e.label, e.description + note)
         table.focus()

@@ -28,7 +28,7 @@ from .help import HelpScreen
 
 class MainScreen(Screen):
     BINDINGS = [Binding(e.binding_key, f"key({e.key!r})", e.label, show=e.show, id=e.id)
-                for e in REGISTRY] + [Binding("tab", "app.focus_next", "next pane", show=False)]
+                for e in REGISTRY if e.key] + [Binding("tab", "app.focus_next", "next pane", show=False)]
 
     def compose(self) -> ComposeResult:
         yield Header()
