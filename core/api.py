@@ -105,7 +105,7 @@ class API:
         self.notify(InstanceChanged(inst))
         return Request(ctx, uuid, "create")
 
-    def perform(self, name: str, ref: str, **params) -> Request:
+    def perform(self, name: str, ref: str, /, **params) -> Request:
         """Any action of the table but create, on the instance named or id'd by `ref`."""
         action = ACTIONS[name]
         self._check_writable(name)

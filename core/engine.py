@@ -212,7 +212,7 @@ class Engine:
     def submit(self, fn: Callable, *args, **kwargs) -> Future:
         return self._api_pool.submit(fn, *args, **kwargs)
 
-    def request(self, action: str, ref: str, **params) -> Request:
+    def request(self, action: str, ref: str, /, **params) -> Request:
         return self.submit(self.api.perform, action, ref, **params).result()
 
     def create(self, name: str, flavor: str, image: str, availability_zone: str | None = None) -> Request:

@@ -42,7 +42,7 @@ def engine(config, state_dir):
     eng.stop()
 
 
-def act(engine: Engine, action: str, ref: str, **params) -> dict:
+def act(engine: Engine, action: str, ref: str, /, **params) -> dict:
     """Request an action, wait for it, return the instance as the store has it."""
     req = engine.request(action, ref, **params)
     engine.wait(req, timeout=30)
