@@ -5,12 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast bench screenshots clean system-deps
+.PHONY: run test test-fast bench screenshots clean system-deps test-deps
 
 run: $(STAMP)
 	$(VENV)/bin/novatui --config hosts.toml
 
-test: $(STAMP)
+test: $(STAMP) test-deps
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -31,6 +31,12 @@ system-deps:
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+# The SSH tier starts its own sshd on 127.0.0.1: it needs the server installed.
+test-deps:
+	@command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || { \
+	  echo "installing openssh-server for the SSH test tier"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openssh-server openssh-client; }
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
