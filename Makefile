@@ -16,6 +16,9 @@ test: $(STAMP) test-deps
 test-fast: $(STAMP)
 	$(PY) -m pytest -x -m "not real"
 
+screenshots: $(STAMP)
+	$(PY) scripts/screenshots.py
+
 bench: $(STAMP)
 	$(PY) bench/engine_ops.py
 

@@ -35,8 +35,18 @@ class LogLine:
         return f"{stamp}.{msecs:03d} {self.pid} {self.level} {self.logger} {ctx} {inst}{self.message}"
 
     def display(self) -> str:
-        """The line as files and panes show it: n-cpu lines of many hosts carry the host."""
+        """The line as the files hold it: n-cpu lines of many hosts carry the host."""
         return f"{self.host} {self.format()}" if self.host else self.format()
+
+    def brief(self) -> str:
+        """The line as a pane shows it: the same fields without the date, pid and user, and
+        ids cut to their first 8 digits, so the message fits on screen (the files and the
+        detail screen keep them whole)."""
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.time)) + f".{int(self.time * 1000) % 1000:03d}"
+        ctx = f"[{self.request_id[:12]}]" if self.request_id else "[-]"
+        inst = f"[instance: {self.instance[:8]}] " if self.instance else ""
+        host = f"{self.host} " if self.host else ""
+        return f"{host}{stamp} {self.level} {self.logger} {ctx} {inst}{self.message}"
 
 
 _LINE = re.compile(

@@ -119,8 +119,8 @@ class NovaApp(App):
             self.main.logs.write_batch(batch)
 
     # -- requests (never waited on here) -----------------------------------------------
-    def send(self, action: str, inst: dict) -> None:
-        future = self.engine.submit(self.engine.api.perform, action, inst["uuid"])
+    def send(self, action: str, inst: dict, **params) -> None:
+        future = self.engine.submit(self.engine.api.perform, action, inst["uuid"], **params)
         future.add_done_callback(lambda f: self._sent(f, action, inst["name"]))
 
     def launch(self, name: str, flavor: str, image: str, availability_zone: str | None) -> None:

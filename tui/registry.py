@@ -75,6 +75,11 @@ CONSOLE_ENTRIES = [
 ]
 
 
+# Actions that ask for an argument first: (argument, what to choose from).
+ARGUMENTS = {"snapshot": ("name", "text"), "rebuild": ("image", "images"),
+             "rescue": ("image", "images"), "resize": ("flavor", "flavors")}
+
+
 def registry() -> list[KeyAction]:
     return _core_entries() + CONSOLE_ENTRIES
 

@@ -59,7 +59,7 @@ async def test_every_lifecycle_key_drives_the_engine_and_the_panes(console):
         await until(pilot, lambda: _state(app, "web1")["vm_state"] == vm_state
                     and _state(app, "web1")["task_state"] is None)
         await settle(pilot, app)
-        assert f"[instance: {uuid}] {line}" in app.main.logs.pane_text("n-cpu"), key
+        assert f"[instance: {uuid[:8]}] {line}" in app.main.logs.pane_text("n-cpu"), key
         row = app.main.instances.get_row(uuid)
         assert str(row[2]) == {"active": "ACTIVE", "paused": "PAUSED", "suspended": "SUSPENDED",
                                "stopped": "SHUTOFF"}[vm_state]
@@ -227,3 +227,72 @@ async def test_read_only_console_refuses_in_the_core(console_env):
     engine.stop()
     owner.stop()
     assert owner.store.get_instance(owner.store.list_instances()[0]["uuid"])["vm_state"] == "active"
+
+
+async def _dialog_ok(pilot, app, *keys):
+    await until(pilot, lambda: app.screen.__class__.__name__ == "ArgumentDialog")
+    if keys:
+        await pilot.press(*keys)
+    app.screen.submit()
+    await pilot.pause(0.1)
+
+
+async def test_image_and_move_keys(console):
+    app, pilot = console
+    inst = launch(app.engine, "mover", "m1.tiny")
+    await until(pilot, lambda: app.main.instances.row_count == 1)
+    _select(app, "mover")
+
+    def idle(vm_state):
+        return lambda: _state(app, "mover")["vm_state"] == vm_state and _state(app, "mover")["task_state"] is None
+
+    await pilot.press("i")
+    await _dialog_ok(pilot, app)  # the suggested name: mover-snap
+    await until(pilot, lambda: any(i["name"] == "mover-snap" and i["status"] == "active"
+                                   for i in app.engine.images.list()))
+    await until(pilot, idle("active"))
+    await pilot.press("b")
+    await _dialog_ok(pilot, app)
+    await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmDialog")
+    await pilot.press("y")
+    await until(pilot, lambda: len(app.engine.store.list_actions(inst["uuid"])) == 3)
+    await until(pilot, idle("active"))
+    await pilot.press("x")
+    await _dialog_ok(pilot, app)
+    await until(pilot, idle("rescued"))
+    await pilot.press("x")
+    await until(pilot, idle("active"))
+    await pilot.press("h")
+    await until(pilot, idle("shelved_offloaded"))
+    await pilot.press("h")
+    await until(pilot, idle("active"))
+    await pilot.press("e")
+    await _dialog_ok(pilot, app)  # the first flavor offered is m1.tiny: the same one
+    await until(pilot, lambda: any("must change flavor" in n.message for n in app._notifications))
+    await pilot.press("e")
+    await until(pilot, lambda: app.screen.__class__.__name__ == "ArgumentDialog")
+    app.screen.query_one("#value").value = "m1.small"
+    await _dialog_ok(pilot, app)
+    await until(pilot, idle("resized"))
+    assert str(app.main.instances.get_row(inst["uuid"])[2]) == "VERIFY_RESIZE"
+    await pilot.press("v")
+    await until(pilot, idle("active"))
+    assert _state(app, "mover")["flavor"] == "m1.tiny"
+    await pilot.press("m")
+    await until(pilot, idle("resized"))
+    await pilot.press("c")
+    await until(pilot, idle("active"))
+    await pilot.press("M")  # the test driver cannot live migrate: the fault is shown
+    await until(pilot, lambda: any("live migrate" in n.message for n in app._notifications))
+    await pilot.press("E")
+    await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmDialog")
+    await pilot.press("y")
+    await until(pilot, lambda: any("still in use" in n.message for n in app._notifications))
+    await settle(pilot, app)
+    history = [a["action"] for a in app.engine.store.list_actions(inst["uuid"])]
+    assert history == ["create", "createImage", "rebuild", "rescue", "unrescue", "shelve", "unshelve",
+                       "resize", "revertResize", "migrate", "confirmResize", "live-migration"]
+    cpu = app.main.logs.pane_text("n-cpu")
+    for line in ("Snapshot image upload complete", "Rebuilding instance", "Rescuing", "Unrescuing",
+                 "Shelve offloading", "Unshelving", "Migrating"):
+        assert line in cpu, line

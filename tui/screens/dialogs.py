@@ -90,3 +90,46 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class ArgumentDialog(ModalScreen[str | None]):
+    """The one argument an action needs: a new image's name, an image or a flavor."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, title: str, kind: str, options: list[tuple[str, str]], default=None) -> None:
+        super().__init__()
+        self.title_text, self.kind, self.options, self.default = title, kind, options, default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, classes="title")
+            if self.kind == "text":
+                yield Input(value=self.default or "", id="value")
+            else:
+                yield Select(self.options, id="value", allow_blank=False,
+                             value=self.default if self.default else self.options[0][1])
+            yield Label("", id="error")
+            with Horizontal(classes="buttons"):
+                yield Button("OK", variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#value").focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def submit(self) -> None:
+        value = self.query_one("#value").value
+        if self.kind == "text":
+            try:
+                validate_name("image", value.strip())
+            except InvalidInput as e:
+                self.query_one("#error", Label).update(e.message)
+                return
+            value = value.strip()
+        self.dismiss(value)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -17,12 +17,12 @@ from textual.widgets import DataTable, Footer, Header, Input
 from core import states as S
 from core.actions import ACTIONS, Action
 
-from ..registry import BY_KEY, REGISTRY, KeyAction
+from ..registry import ARGUMENTS, BY_KEY, REGISTRY, KeyAction
 from ..widgets.hosts_table import HostsTable
 from ..widgets.instances_table import InstancesTable
 from ..widgets.log_panes import LogPanes
 from .detail import DetailScreen
-from .dialogs import ConfirmDialog, LaunchDialog
+from .dialogs import ArgumentDialog, ConfirmDialog, LaunchDialog
 from .help import HelpScreen
 
 
@@ -144,17 +144,38 @@ class MainScreen(Screen):
             self.notify(str(reason), title=f"{inst['name']}: not sent", severity="warning")
         if not plan:
             return
+        first = plan[0][1]
+        if first.name in ARGUMENTS:
+            key, kind = ARGUMENTS[first.name]
+            options = self._choices(kind)
+            default = f"{plan[0][0]['name']}-snap" if kind == "text" else None
+            title = f"{first.name.replace('_', ' ').capitalize()} {', '.join(i['name'] for i, _, _ in plan)}: {key}"
+            self.app.push_screen(ArgumentDialog(title, kind, options, default),
+                                 lambda value: value and self._confirm(plan, {key: value}))
+        else:
+            self._confirm(plan, {})
+
+    def _choices(self, kind: str) -> list[tuple[str, str]]:
+        catalog = self.app.catalog
+        if kind == "images":
+            return [(i["name"], i["name"]) for i in catalog["images"]]
+        if kind == "flavors":
+            return [(f"{f['name']}  ({f['vcpus']} vCPU, {f['ram_mb']} MB, {f['disk_gb']} GB)", f["name"])
+                    for f in catalog["flavors"]]
+        return []
+
+    def _confirm(self, plan, params: dict) -> None:
         if any(action.destructive for _, action, _ in plan):
             names = ", ".join(inst["name"] for inst, _, _ in plan)
             verb = plan[0][1].name.replace("_", " ")
             self.app.push_screen(ConfirmDialog(f"{verb.capitalize()} {names}?", verb, plan),
-                                 lambda ok: ok and self._send(plan))
+                                 lambda ok: ok and self._send(plan, params))
         else:
-            self._send(plan)
+            self._send(plan, params)
 
-    def _send(self, plan) -> None:
+    def _send(self, plan, params: dict) -> None:
         for inst, action, _ in plan:
-            self.app.send(action.name, inst)
+            self.app.send(action.name, inst, **params)
         self.instances.marked.clear()
         self.instances.rerender([inst["uuid"] for inst, _, _ in plan])
 

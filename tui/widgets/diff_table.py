@@ -13,6 +13,7 @@ from textual.widgets.data_table import RowDoesNotExist
 
 class DiffTable(DataTable):
     COLUMNS: tuple[tuple[str, str], ...] = ()   # (column key, label)
+    WIDTHS: dict[str, int] = {}                   # fixed widths for cells that change length
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
@@ -28,7 +29,7 @@ class DiffTable(DataTable):
 
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
-            self.add_column(label, key=key)
+            self.add_column(label, key=key, width=self.WIDTHS.get(key))
 
     # -- subclasses --------------------------------------------------------------------
     def cells(self, record: dict) -> tuple:

@@ -17,8 +17,8 @@ def _uri(uri: str) -> str:
 
 class HostsTable(DiffTable):
     COLUMNS = (("name", "Host"), ("state", "State"), ("enabled", "Enabled"), ("az", "AZ"),
-               ("vcpus", "vCPU used/total"), ("ram", "RAM GiB used/total"),
-               ("disk", "Disk GB used/total"), ("instances", "Inst"), ("uri", "Hypervisor"))
+               ("vcpus", "vCPU"), ("ram", "RAM GiB"), ("disk", "Disk GB"), ("instances", "Inst"),
+               ("uri", "Hypervisor"))
 
     def cells(self, h: dict) -> tuple:
         down = h["state"] != "up"

@@ -23,10 +23,19 @@ def age(created: float, now: float | None = None) -> str:
     return f"{secs}s"
 
 
+def _task(i: dict) -> str:
+    """The transient task, with a disk copy's progress while it runs."""
+    if not i["task_state"]:
+        return ""
+    progress = i.get("progress")
+    return f"{i['task_state']} {progress}%" if progress is not None else i["task_state"]
+
+
 class InstancesTable(DiffTable):
     COLUMNS = (("name", "Name"), ("id", "ID"), ("status", "Status"), ("task", "Task"),
                ("power", "Power"), ("host", "Host"), ("flavor", "Flavor"), ("image", "Image"),
                ("ip", "IP"), ("age", "Age"))
+    WIDTHS = {"status": 17, "task": 20, "power": 8}
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -39,7 +48,7 @@ class InstancesTable(DiffTable):
         lock = " [L]" if i.get("locked") else ""
         return (Text(mark + i["name"] + lock, style=dim), Text(i["uuid"][:8], style=dim),
                 Text(status, style=f"{STATUS_STYLE.get(status, '')} {dim}".strip()),
-                Text(i["task_state"] or "", style=f"bold cyan {dim}".strip() if i["task_state"] else dim),
+                Text(_task(i), style=f"bold cyan {dim}".strip() if i["task_state"] else dim),
                 Text(S.power_name(i["power_state"]), style=dim), Text(i.get("host") or "", style=dim),
                 Text(i["flavor"], style=dim), Text(i.get("image") or "", style=dim),
                 Text(i.get("ip") or "", style=dim), Text(age(i["created_at"]), style=dim))

@@ -20,8 +20,8 @@ class OsloHighlighter(Highlighter):
     """Levels coloured, request ids and instance uuids picked out, HTTP errors in red."""
 
     RULES = ((r"\bDEBUG\b", "grey50"), (r"\bINFO\b", "green"), (r"\bWARNING\b", "bold yellow"),
-             (r"\bERROR\b", "bold red"), (r"req-[0-9a-f-]{36}", "cyan"),
-             (r"\[instance: [0-9a-f-]{36}\]", "magenta"), (r"status: [45]\d\d", "bold red"),
+             (r"\bERROR\b", "bold red"), (r"req-[0-9a-f-]{8,36}", "cyan"),
+             (r"\[instance: [0-9a-f-]{8,36}\]", "magenta"), (r"status: [45]\d\d", "bold red"),
              (r"^(n-api|n-sch|n-cpu)", "bold blue"))
 
     def highlight(self, text: Text) -> None:
@@ -53,9 +53,9 @@ class LogPanes(Horizontal):
         shown = [ln for ln in lines if self._matches(ln)]
         if not shown:
             return
-        self.query_one("#log-all", Log).write_lines(f"{ln.service} {ln.display()}" for ln in shown)
+        self.query_one("#log-all", Log).write_lines(f"{ln.service} {ln.brief()}" for ln in shown)
         for service in SERVICES:
-            mine = [ln.display() for ln in shown if ln.service == service]
+            mine = [ln.brief() for ln in shown if ln.service == service]
             if mine:
                 self.query_one(f"#log-{service}", Log).write_lines(mine)
 
@@ -66,7 +66,7 @@ class LogPanes(Horizontal):
             log = self.query_one(f"#log-{name}", Log)
             log.clear()
             mine = kept if name == "all" else [ln for ln in kept if ln.service == name]
-            log.write_lines((f"{ln.service} {ln.display()}" if name == "all" else ln.display())
+            log.write_lines((f"{ln.service} {ln.brief()}" if name == "all" else ln.brief())
                             for ln in mine)
 
     def pane_text(self, name: str) -> str:
