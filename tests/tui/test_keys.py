@@ -267,12 +267,12 @@ async def test_image_and_move_keys(console):
     await pilot.press("h")
     await until(pilot, idle("active"))
     await pilot.press("e")
-    await _dialog_ok(pilot, app)  # the first flavor offered is m1.tiny: the same one
+    await until(pilot, lambda: app.screen.__class__.__name__ == "ArgumentDialog")
+    app.screen.query_one("#value").value = "m1.tiny"  # the same flavor: refused
+    await _dialog_ok(pilot, app)
     await until(pilot, lambda: any("must change flavor" in n.message for n in app._notifications))
     await pilot.press("e")
-    await until(pilot, lambda: app.screen.__class__.__name__ == "ArgumentDialog")
-    app.screen.query_one("#value").value = "m1.small"
-    await _dialog_ok(pilot, app)
+    await _dialog_ok(pilot, app)  # offered first: the next flavor up, m1.small
     await until(pilot, idle("resized"))
     assert str(app.main.instances.get_row(inst["uuid"])[2]) == "VERIFY_RESIZE"
     await pilot.press("v")

@@ -95,3 +95,11 @@ def test_read_only(snap_compare, snap_app):
         await pilot.press("p")
         await pilot.pause(0.2)
     assert snap_compare(snap_app(read_only=True), terminal_size=(120, 36), run_before=run)
+
+
+def test_resize_dialog(snap_compare, snap_app):
+    async def run(pilot):
+        await _ready(pilot)
+        await pilot.press("e")
+        await pilot.pause(0.3)
+    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)

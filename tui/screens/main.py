@@ -148,12 +148,22 @@ class MainScreen(Screen):
         if first.name in ARGUMENTS:
             key, kind = ARGUMENTS[first.name]
             options = self._choices(kind)
-            default = f"{plan[0][0]['name']}-snap" if kind == "text" else None
+            default = self._default(kind, plan[0][0])
             title = f"{first.name.replace('_', ' ').capitalize()} {', '.join(i['name'] for i, _, _ in plan)}: {key}"
             self.app.push_screen(ArgumentDialog(title, kind, options, default),
                                  lambda value: value and self._confirm(plan, {key: value}))
         else:
             self._confirm(plan, {})
+
+    def _default(self, kind: str, inst: dict) -> str | None:
+        if kind == "text":
+            return f"{inst['name']}-snap"
+        if kind == "flavors":  # the next flavor up: a resize must change flavor
+            flavors = self.app.catalog["flavors"]
+            names = [f["name"] for f in flavors]
+            at = names.index(inst["flavor"]) if inst["flavor"] in names else -1
+            return names[min(at + 1, len(names) - 1)]
+        return inst.get("image")
 
     def _choices(self, kind: str) -> list[tuple[str, str]]:
         catalog = self.app.catalog
