@@ -56,7 +56,7 @@ class NovaApp(App):
         self.load_snapshot()
         self.set_interval(LOG_FLUSH_SECONDS, self._flush_logs)
         self.set_interval(HOST_REFRESH_SECONDS, self.refresh_hosts)
-        self.set_interval(AGE_REFRESH_SECONDS, lambda: self.main.instances.rerender())
+        self.set_interval(AGE_REFRESH_SECONDS, lambda: self.main.instances.refresh_ages())
         self.set_interval(5.0, self._check_terminal)
 
     def on_unmount(self) -> None:

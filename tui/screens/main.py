@@ -66,7 +66,12 @@ class MainScreen(Screen):
                 self.instances.rerender()
         if instances:
             self.instances.upsert(instances, "uuid")
-        self.refresh_bindings()
+            # The footer depends on the selected (or marked) rows only; refreshing it
+            # rebuilds its keys, so only when one of those changed.
+            table = self.instances
+            watched = table.marked | {table.selected_key}
+            if any(i["uuid"] in watched for i in instances):
+                self.refresh_bindings()
 
     # -- which instances an action applies to ------------------------------------------
     def targets(self) -> list[dict]:
