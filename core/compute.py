@@ -110,19 +110,23 @@ class ComputeManager(ImageOps, MoveOps):
         self.init_host()
         self.ready.set()
         while not stop.is_set():
-            msg = self.bus.consume(self.topic)
-            if msg is not None:
-                try:
-                    self.handle(msg)
-                finally:
-                    self.bus.done(msg)
-            self._run_calls()
-            self.periodic()
+            try:
+                msg = self.bus.consume(self.topic)
+                if msg is not None:
+                    try:
+                        self.handle(msg)
+                    finally:
+                        self.bus.done(msg)
+                self._run_calls()
+                self.periodic()
+            except Exception as e:  # noqa: BLE001 - the service must outlive one bad step
+                self.log.error(f"Unexpected error in the compute service: {type(e).__name__}: {e}")
+                stop.wait(0.5)
         self.driver.close()
 
     def _connect(self) -> bool:
         try:
-            self.driver.connect()
+            self.driver.connect(on_event=self._lifecycle_event)
             self.resources = self.driver.resources()
         except (DriverError, OSError) as e:
             self.log.error(str(e))
@@ -505,6 +509,23 @@ class ComputeManager(ImageOps, MoveOps):
                                  instance=uuid)
                 self._cleanup_guest(uuid, keep_ips=True)
 
+    LIFECYCLE = {0: "Defined", 1: "Undefined", 2: "Started", 3: "Paused", 4: "Resumed",
+                 5: "Stopped", 6: "Shutdown", 7: "PMSuspended", 8: "Crashed"}
+
+    def _lifecycle_event(self, uuid: str, event: int) -> None:
+        """On libvirt's event thread: hand the event to this service's thread."""
+        self.call(self._on_lifecycle, uuid, event)
+
+    def _on_lifecycle(self, uuid: str, event: int) -> None:
+        inst = self.store.get_instance(uuid)
+        if inst is None or inst["host"] != self.host.name or inst["deleted_at"] is not None:
+            return
+        name = self.LIFECYCLE.get(event)
+        if name in ("Started", "Paused", "Resumed", "Stopped", "Suspended"):
+            self.log.info(f"VM {name} (Lifecycle Event)", instance=uuid)
+        if inst["task_state"] is None:  # an operation in flight owns the state
+            self._sync_one(inst, self.driver.power_state(uuid))
+
     def sync_power_states(self) -> None:
         """Nova's _sync_power_states: the hypervisor is the authority on power."""
         try:
@@ -514,37 +535,34 @@ class ComputeManager(ImageOps, MoveOps):
             return
         self._destroy_evacuated(guests)
         for inst in self.store.list_instances(self.host.name):
-            if inst["task_state"] is not None:
-                continue
-            power = guests.get(inst["uuid"], S.NOSTATE)
-            vm = inst["vm_state"]
-            fields = {}
-            if power != inst["power_state"]:
-                self.log.warning(
-                    f"During _sync_instance_power_state the DB power_state ({inst['power_state']}) "
-                    f"does not match the vm_power_state from the hypervisor ({power}). Updating "
-                    "power_state in the DB to match the hypervisor.", instance=inst["uuid"])
-                fields["power_state"] = power
-            if vm in (S.SHELVED_OFFLOADED, S.RESCUED, S.RESIZED, S.SUSPENDED, S.ERROR, S.SHELVED):
-                pass  # Nova leaves these to the operator
-            elif vm in (S.ACTIVE, S.PAUSED) and power in (S.SHUTDOWN, S.CRASHED):
-                self.log.warning("Instance shutdown by itself. Calling the stop API. Current "
-                                 f"vm_state: {vm}, current task_state: None, original DB "
-                                 f"power_state: {inst['power_state']}, current VM power_state: "
-                                 f"{power}", instance=inst["uuid"])
-                self.driver.power_off(inst["uuid"], 0)
-                fields.update(vm_state=S.STOPPED, power_state=S.SHUTDOWN)
-            elif vm == S.STOPPED and power == S.RUNNING:
-                self.log.warning("Instance is not stopped. Calling the stop API.",
-                                 instance=inst["uuid"])
-                self.driver.power_off(inst["uuid"], 0)
-                fields["power_state"] = S.SHUTDOWN
-            if fields:
-                try:
-                    self.changed(self.store.update_instance(inst["uuid"], expected_task_state=None,
-                                                            **fields))
-                except UnexpectedTaskState:
-                    pass  # an operation started meanwhile; it owns the state now
+            if inst["task_state"] is None:
+                self._sync_one(inst, guests.get(inst["uuid"], S.NOSTATE))
 
-
-
+    def _sync_one(self, inst: dict, power: int) -> None:
+        vm = inst["vm_state"]
+        fields = {}
+        if power != inst["power_state"]:
+            self.log.warning(
+                f"During _sync_instance_power_state the DB power_state ({inst['power_state']}) "
+                f"does not match the vm_power_state from the hypervisor ({power}). Updating "
+                "power_state in the DB to match the hypervisor.", instance=inst["uuid"])
+            fields["power_state"] = power
+        if vm in (S.SHELVED_OFFLOADED, S.RESCUED, S.RESIZED, S.SUSPENDED, S.ERROR, S.SHELVED):
+            pass  # Nova leaves these to the operator
+        elif vm in (S.ACTIVE, S.PAUSED) and power in (S.SHUTDOWN, S.CRASHED):
+            self.log.warning("Instance shutdown by itself. Calling the stop API. Current "
+                             f"vm_state: {vm}, current task_state: None, original DB "
+                             f"power_state: {inst['power_state']}, current VM power_state: "
+                             f"{power}", instance=inst["uuid"])
+            self.driver.power_off(inst["uuid"], 0)
+            fields.update(vm_state=S.STOPPED, power_state=S.SHUTDOWN)
+        elif vm == S.STOPPED and power == S.RUNNING:
+            self.log.warning("Instance is not stopped. Calling the stop API.", instance=inst["uuid"])
+            self.driver.power_off(inst["uuid"], 0)
+            fields["power_state"] = S.SHUTDOWN
+        if fields:
+            try:
+                self.changed(self.store.update_instance(inst["uuid"], expected_task_state=None,
+                                                        **fields))
+            except UnexpectedTaskState:
+                pass  # an operation started meanwhile; it owns the state now

@@ -91,9 +91,10 @@ class MoveOps:
         old, new = self.config.flavor(mig["old_flavor"]), self.config.flavor(mig["new_flavor"])
         job.task(S.RESIZE_FINISH)
         moved = {**job.inst, **_flavor_fields(new), "host": self.host.name}
-        image = self.store.get_image(job.inst["image_id"]) or {"disk_format": "raw"}
+        image = self.store.get_image(job.inst["image_id"])
         try:
-            self.driver.define(moved, image["disk_format"])
+            self.driver.prepare_disk_for(job.uuid, image)
+            self.driver.define(moved, (image or {}).get("disk_format", "raw"))
             if job.args["was_running"]:
                 self.driver.power_on(job.uuid)
         except Exception as e:
@@ -141,6 +142,7 @@ class MoveOps:
         mig = self.store.get_migration(job.args["migration_id"])
         old = self.config.flavor(mig["old_flavor"])
         old_vm_state = job.inst["sys_meta"].get("old_vm_state", S.ACTIVE)
+        self.driver.prepare_disk_for(job.uuid, self.store.get_image(job.inst["image_id"]))
         self.driver.restore_resize_source(job.uuid, start=old_vm_state == S.ACTIVE)
         self.store.update_migration(mig["id"], status="reverted", held_host=None)
         meta = {k: v for k, v in job.inst["sys_meta"].items() if k != "old_vm_state"}

@@ -25,7 +25,7 @@ from .hosts import host_views
 from .images import ImageStore
 from .logs import LogLine, LogSink
 from .store import Store
-from .virt import make_driver
+from .virt import make_driver, start_event_loop
 
 Listener = Callable[[object], None]
 
@@ -93,6 +93,7 @@ class Engine:
     # -- life cycle --------------------------------------------------------------------
     def start(self, ready_timeout: float = 30.0) -> "Engine":
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        start_event_loop()
         self.store = Store(self.state_dir / "novatui.db")
         self.sink = LogSink(self.state_dir / "logs", emit=self._on_log)
         self.bus = MessageBus(self.store, self.owner_id)

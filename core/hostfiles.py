@@ -11,6 +11,7 @@ import hashlib
 import os
 import shlex
 import shutil
+import subprocess
 import threading
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -83,6 +84,16 @@ class LocalFiles:
 
     def read_text(self, path) -> str:
         return Path(path).read_text()
+
+    def run(self, *argv: str) -> str:
+        """Run a command on this machine (no shell: arguments are passed as they are)."""
+        try:
+            done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise DriverError(f"{argv[0]} failed: {e}") from None
+        if done.returncode != 0:
+            raise DriverError(f"{argv[0]} exited {done.returncode}: {done.stderr.strip()[:300]}")
+        return done.stdout
 
     def free_disk_gb(self) -> int:
         self.root.mkdir(parents=True, exist_ok=True)

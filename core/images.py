@@ -13,6 +13,11 @@ from .hostfiles import sha256_file
 from .store import Store
 
 
+def disk_format_of(path: Path) -> str:
+    with open(path, "rb") as f:
+        return "qcow2" if f.read(4) == b"QFI\xfb" else "raw"
+
+
 class ImageStore:
     def __init__(self, store: Store, images_dir: Path):
         self.store = store
@@ -41,7 +46,8 @@ class ImageStore:
                 f.truncate(spec.size_mb * 1024 * 1024)
         os.replace(tmp, path)
         return self.store.add_image({
-            "id": image_id, "name": spec.name, "disk_format": spec.disk_format,
+            "id": image_id, "name": spec.name,
+            "disk_format": disk_format_of(path) if spec.file else spec.disk_format,
             "size": path.stat().st_size, "checksum": sha256_file(path), "type": "image",
             "path": str(path), "properties": spec.properties, "created_at": time.time()})
 
@@ -49,11 +55,8 @@ class ImageStore:
         file = Path(file)
         if not file.is_file():
             raise InvalidInput(f"image file {file} does not exist or is not a file")
-        with open(file, "rb") as f:
-            head = f.read(4)
-        fmt = "qcow2" if head == b"QFI\xfb" else "raw"
         from .config import ImageSpec
-        return self._register(ImageSpec(name=name, disk_format=fmt, file=file))
+        return self._register(ImageSpec(name=name, disk_format=disk_format_of(file), file=file))
 
     def new_snapshot(self, name: str, instance_uuid: str, disk_format: str) -> dict:
         """A queued image that compute fills (snapshot, shelve)."""
@@ -67,7 +70,7 @@ class ImageStore:
     def finalize(self, image_id: str, checksum: str) -> None:
         path = Path(self.store.get_image(image_id)["path"])
         self.store.update_image(image_id, size=path.stat().st_size, checksum=checksum,
-                                status="active")
+                                status="active", disk_format=disk_format_of(path))
 
     def users(self, image_id: str) -> list[dict]:
         """Shelved instances that need this image to come back."""

@@ -11,6 +11,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import libvirt
 
@@ -21,10 +22,32 @@ from .hostfiles import LocalFiles, RemoteFiles
 from .transport import copy_disk
 
 NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
+# Which novatui host a guest belongs to: two inventory hosts may share one libvirtd.
+PLACEMENT_NS = "https://github.com/novatui/xmlns/placement/1"
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
 # Keep libvirt from printing its errors to stderr: they arrive as exceptions.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+_event_loop_lock = threading.Lock()
+_event_loop_started = False
+
+
+def start_event_loop() -> None:
+    """libvirt's default event loop on a daemon thread, once per process, before any
+    connection opens: it delivers domain lifecycle events and keepalives."""
+    global _event_loop_started
+    with _event_loop_lock:
+        if _event_loop_started:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run():
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=run, name="novatui-libvirt-events", daemon=True).start()
+        _event_loop_started = True
 
 
 def domain_name(uuid: str) -> str:
@@ -50,6 +73,7 @@ def build_domain_xml(inst: dict, disk_path: Path, domain_type: str, disk_format:
     ET.SubElement(owner, f"{{{NOVA_NS}}}user", uuid="admin").text = "admin"
     ET.SubElement(owner, f"{{{NOVA_NS}}}project", uuid="admin").text = "admin"
     ET.SubElement(meta, f"{{{NOVA_NS}}}root", type="image", uuid=inst.get("image_id") or "")
+    ET.SubElement(dom.find("metadata"), f"{{{PLACEMENT_NS}}}placement", host=inst.get("host") or "")
     ET.SubElement(dom, "memory", unit="MiB").text = str(inst["memory_mb"])
     ET.SubElement(dom, "vcpu").text = str(inst["vcpus"])
     os_el = ET.SubElement(dom, "os")
@@ -71,6 +95,7 @@ def build_domain_xml(inst: dict, disk_path: Path, domain_type: str, disk_format:
         console = ET.SubElement(devices, "console", type="pty")
         ET.SubElement(console, "target", type="serial", port="0")
     ET.register_namespace("nova", NOVA_NS)
+    ET.register_namespace("novatui", PLACEMENT_NS)
     return ET.tostring(dom, encoding="unicode")
 
 
@@ -89,9 +114,29 @@ class LibvirtDriver:
         return self.host.uri
 
     # -- connection and host facts -----------------------------------------------------
-    def connect(self) -> None:
+    def connect_uri(self) -> str:
+        """qemu+ssh hosts are reached with libvirt's libssh transport, so that the host key
+        is checked against our known_hosts (never added) and our key is used."""
+        if not self.uri.startswith("qemu+ssh://") or self.host.ssh is None:
+            return self.uri
+        ssh = self.host.ssh
+        parts = urlsplit(self.uri)
+        query = {"known_hosts": str(ssh.known_hosts), "known_hosts_verify": "normal",
+                 "sshauth": "privkey" if ssh.key_file else "agent,privkey"}
+        if ssh.key_file:
+            query["keyfile"] = str(ssh.key_file)
+        netloc = f"{ssh.user}@{ssh.address}:{ssh.port}"
+        return urlunsplit(("qemu+libssh", netloc, parts.path or "/system", urlencode(query), ""))
+
+    def connect(self, on_event=None) -> None:
         try:
-            self.conn = libvirt.open(self.uri)
+            self.conn = libvirt.open(self.connect_uri())
+            if not self.host.simulated:
+                self.conn.setKeepAlive(5, 3)
+            if on_event is not None:
+                self.conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                    lambda _c, dom, event, _d, _o: on_event(dom.UUIDString(), event), None)
         except libvirt.libvirtError as e:
             raise DriverError(f"cannot connect to {self.host.name} ({self.uri}): "
                               f"{e.get_error_message()}") from None
@@ -155,24 +200,55 @@ class LibvirtDriver:
         return S.LIBVIRT_POWER.get(state, S.NOSTATE)
 
     def guests(self) -> dict[str, int]:
-        """uuid -> power_state of every guest defined on the host."""
+        """uuid -> power_state of every guest of this inventory host (a libvirtd shared by
+        two inventory hosts, or running guests of its own, keeps the others out)."""
         out = {}
         for dom in self._call("listAllDomains", "*", self.conn.listAllDomains, 0):
-            out[dom.UUIDString()] = S.LIBVIRT_POWER.get(dom.state()[0], S.NOSTATE)
+            if self._placed_here(dom):
+                out[dom.UUIDString()] = S.LIBVIRT_POWER.get(dom.state()[0], S.NOSTATE)
         return out
+
+    def _placed_here(self, dom) -> bool:
+        try:
+            xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, PLACEMENT_NS)
+        except libvirt.libvirtError:
+            return False  # not a novatui guest
+        return ET.fromstring(xml).get("host") == self.host.name
 
     def disk_path(self, uuid: str):
         return self.files.instance_dir(uuid) / "disk"
 
+    disk_format = "qcow2"
+
+    def base_path(self, image: dict):
+        return self.files.root / "_base" / image["id"]
+
+    def ensure_base(self, image: dict, progress=None):
+        """Nova's _base cache: each image is copied to a host once, verified."""
+        base = self.base_path(image)
+        if not self.files.exists(base):
+            copy_disk(self.image_files, Path(image["path"]), self.files, base, progress)
+        return base
+
     def create_disk(self, uuid: str, image: dict, name: str = "disk", progress=None):
-        """The image's content as a disk of the instance, copied and verified."""
-        dest = self.files.instance_dir(uuid) / name
-        copy_disk(self.image_files, Path(image["path"]), self.files, dest, progress)
+        """A copy-on-write overlay on the cached base. The backing path is relative, so the
+        overlay can be copied to another host (or into <uuid>_resize) as it is."""
+        self.ensure_base(image, progress)
+        folder = self.files.instance_dir(uuid)
+        dest = folder / name
+        self.files.makedirs(folder)
+        self.files.run("qemu-img", "create", "-q", "-f", "qcow2", "-F", image["disk_format"],
+                       "-b", f"../_base/{image['id']}", str(dest))
         return dest
 
-    def define(self, inst: dict, disk_format: str = "raw", rescue_disk=None) -> libvirt.virDomain:
-        xml = build_domain_xml(inst, self.disk_path(inst["uuid"]), self.domain_type, disk_format,
-                               rescue_disk)
+    def prepare_disk_for(self, uuid: str, image: dict | None) -> None:
+        """Before a moved disk is used here: its base must be in this host's cache."""
+        if image is not None:
+            self.ensure_base(image)
+
+    def define(self, inst: dict, disk_format: str | None = None, rescue_disk=None) -> libvirt.virDomain:
+        xml = build_domain_xml(inst, self.disk_path(inst["uuid"]), self.domain_type,
+                               self.disk_format or disk_format, rescue_disk)
         dom = self._call("defineXML", inst["uuid"], self.conn.defineXML, xml)
         self._changed(inst["uuid"], redefined=True)
         return dom
@@ -287,19 +363,27 @@ class LibvirtDriver:
     # -- image work ----------------------------------------------------------------------
     def snapshot_disk(self, uuid: str, dest: Path, progress=None) -> str:
         """Nova's cold snapshot: a running or paused guest is managed-saved while its disk is
-        copied, then restored as it was. (The test driver cannot blockRebase, so there is no
-        live path here.) Returns the copy's sha256."""
+        copied, then restored as it was. Returns the copy's sha256."""
         dom = self._need(uuid)
         state = dom.state()[0]
         saved = state in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED)
         if saved:
             self._call("managedSave", uuid, dom.managedSave, 0)
         try:
-            return copy_disk(self.files, self.disk_path(uuid), self.image_files, dest, progress)
+            return self._export_disk(uuid, dest, progress)
         finally:
             if saved:
                 self._restore(dom, uuid, paused=state == libvirt.VIR_DOMAIN_PAUSED)
             self._changed(uuid)
+
+    def _export_disk(self, uuid: str, dest: Path, progress=None) -> str:
+        """The disk flattened into a standalone qcow2 image (qemu-img convert on the host)."""
+        flat = self.files.instance_dir(uuid) / "snapshot.qcow2"
+        self.files.run("qemu-img", "convert", "-O", "qcow2", str(self.disk_path(uuid)), str(flat))
+        try:
+            return copy_disk(self.files, flat, self.image_files, dest, progress)
+        finally:
+            self.files.remove(flat)
 
     def _restore(self, dom, uuid: str, paused: bool) -> None:
         """Start from the managed save, paused if it was (drivers without START_PAUSED,
@@ -315,7 +399,7 @@ class LibvirtDriver:
             self._call("suspend", uuid, dom.suspend)
 
     def replace_disk(self, uuid: str, image: dict) -> None:
-        """Rebuild: the image's content becomes the disk (verified before it is swapped in)."""
+        """Rebuild: the image's content becomes the disk (made beside it, then swapped in)."""
         self.create_disk(uuid, image, "disk.new")
         self.files.rename(self.files.instance_dir(uuid) / "disk.new", self.disk_path(uuid))
 
@@ -386,11 +470,26 @@ class SimulatedDriver(LibvirtDriver):
     """A libvirt test-driver node (`test:///<state>/hosts/<name>/node.xml`).
 
     Each connection to a node file gets a private copy of its state, so the node is written
-    back after every change: the next start restores every guest with its run state.
+    back after every change: the next start restores every guest with its run state. Disks
+    are plain copies of the image (no qemu-img needed).
     """
 
     domain_type = "test"
+    disk_format = None
 
+    def create_disk(self, uuid: str, image: dict, name: str = "disk", progress=None):
+        dest = self.files.instance_dir(uuid) / name
+        copy_disk(self.image_files, Path(image["path"]), self.files, dest, progress)
+        return dest
+
+    def prepare_disk_for(self, uuid: str, image: dict | None) -> None:
+        pass
+
+    def _export_disk(self, uuid: str, dest: Path, progress=None) -> str:
+        return copy_disk(self.files, self.disk_path(uuid), self.image_files, dest, progress)
+
+    def _placed_here(self, dom) -> bool:
+        return True  # a node file is one host
     def __init__(self, host: HostConfig, state_dir: Path):
         super().__init__(host, state_dir)
         self.host_dir = state_dir / "hosts" / host.name
@@ -402,11 +501,11 @@ class SimulatedDriver(LibvirtDriver):
     def uri(self) -> str:
         return driver_uri(self.host, self.state_dir)
 
-    def connect(self) -> None:
+    def connect(self, on_event=None) -> None:
         self.host_dir.mkdir(parents=True, exist_ok=True)
         if not self.node_file.exists():
             self._write_node([])
-        super().connect()
+        super().connect(on_event)
 
     def _changed(self, uuid: str, redefined: bool = False) -> None:
         if redefined:
