@@ -115,18 +115,7 @@ class LibvirtDriver:
 
     # -- connection and host facts -----------------------------------------------------
     def connect_uri(self) -> str:
-        """qemu+ssh hosts are reached with libvirt's libssh transport, so that the host key
-        is checked against our known_hosts (never added) and our key is used."""
-        if not self.uri.startswith("qemu+ssh://") or self.host.ssh is None:
-            return self.uri
-        ssh = self.host.ssh
-        parts = urlsplit(self.uri)
-        query = {"known_hosts": str(ssh.known_hosts), "known_hosts_verify": "normal",
-                 "sshauth": "privkey" if ssh.key_file else "agent,privkey"}
-        if ssh.key_file:
-            query["keyfile"] = str(ssh.key_file)
-        netloc = f"{ssh.user}@{ssh.address}:{ssh.port}"
-        return urlunsplit(("qemu+libssh", netloc, parts.path or "/system", urlencode(query), ""))
+        return connect_uri(self.host)
 
     def connect(self, on_event=None) -> None:
         try:
@@ -555,7 +544,21 @@ def host_files(host: HostConfig, state_dir: Path):
 def driver_uri(host: HostConfig, state_dir: Path) -> str:
     if host.simulated:
         return f"test://{state_dir / 'hosts' / host.name / 'node.xml'}"
-    return host.uri
+    return connect_uri(host)
+
+
+def connect_uri(host: HostConfig) -> str:
+    """qemu+ssh hosts are reached with libvirt's libssh transport, so that the host key is
+    checked against our known_hosts (never added) and our key is used."""
+    if not host.uri.startswith("qemu+ssh://") or host.ssh is None:
+        return host.uri
+    ssh = host.ssh
+    query = {"known_hosts": str(ssh.known_hosts), "known_hosts_verify": "normal",
+             "sshauth": "privkey" if ssh.key_file else "agent,privkey"}
+    if ssh.key_file:
+        query["keyfile"] = str(ssh.key_file)
+    return urlunsplit(("qemu+libssh", f"{ssh.user}@{ssh.address}:{ssh.port}",
+                       urlsplit(host.uri).path or "/system", urlencode(query), ""))
 
 
 def make_driver(host: HostConfig, state_dir: Path) -> LibvirtDriver:
