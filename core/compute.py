@@ -126,7 +126,8 @@ class ComputeManager(ImageOps, MoveOps):
 
     def _connect(self) -> bool:
         try:
-            self.driver.connect(on_event=self._lifecycle_event)
+            self.driver.connect(on_event=self._lifecycle_event
+                                if self.config.compute.handle_lifecycle_events else None)
             self.resources = self.driver.resources()
         except (DriverError, OSError) as e:
             self.log.error(str(e))

@@ -93,6 +93,7 @@ class ComputeConfig:
     shutdown_timeout: float = 60.0
     sync_power_state_interval: float = 2.0
     service_down_time: float = 60.0
+    handle_lifecycle_events: bool = True   # Nova's [workarounds]handle_virt_lifecycle_events
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,8 @@ def load_config(path: str | os.PathLike) -> Config:
     compute = ComputeConfig(
         shutdown_timeout=cc.get("shutdown_timeout", float, 60.0, _non_negative, "must not be negative"),
         sync_power_state_interval=cc.get("sync_power_state_interval", float, 2.0, _positive, ratio),
-        service_down_time=cc.get("service_down_time", float, 60.0, _positive, ratio))
+        service_down_time=cc.get("service_down_time", float, 60.0, _positive, ratio),
+        handle_lifecycle_events=cc.get("handle_lifecycle_events", bool, True))
 
     return Config(path=path, hosts=hosts, flavors=flavors, images=tuple(images),
                   network_name=_name_check(net, "name", "network") if "name" in net.table else "private",

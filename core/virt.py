@@ -115,7 +115,7 @@ class LibvirtDriver:
 
     # -- connection and host facts -----------------------------------------------------
     def connect_uri(self) -> str:
-        return connect_uri(self.host)
+        return driver_uri(self.host, self.state_dir)
 
     def connect(self, on_event=None) -> None:
         try:
@@ -334,6 +334,8 @@ class LibvirtDriver:
             return
         if dom.isActive():
             self._call("destroy", uuid, dom.destroy)
+        if self._dom(uuid) is None:
+            return  # it was transient: destroying it was the end of it
         flags = (libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                  | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
         self._call("undefine", uuid, dom.undefineFlags, flags)

@@ -161,15 +161,17 @@ def test_a_failing_libvirt_call_reverts_task_state_and_records_a_fault(engine, s
     assert "Successfully reverted task state from pausing on failure for instance." in log_text(state_dir, "n-cpu")
 
 
-def test_suspend_failure_sets_error_as_nova_does(engine):
+def test_suspend_failure_sets_error_as_nova_does(engine, state_dir):
     inst = launch(engine, "sus")
-    domain(engine, inst).destroy()  # the guest died: managedSave must fail
+    domain(engine, inst).undefine()  # now transient: libvirt refuses a managed save
     req = engine.request("suspend", "sus")
     assert engine.wait(req, 10)["message"] == "Error"
     after = engine.store.get_instance(inst["uuid"])
     assert (after["vm_state"], after["task_state"]) == ("error", None)
-    # ERROR allows stop and hard reboot, which bring it back
-    assert act(engine, "reboot_hard", "sus")["vm_state"] == "active"
+    assert "managedSave" in engine.fault(inst["uuid"])["message"]
+    # ERROR still allows delete, which cleans up whatever is left
+    assert act(engine, "delete", "sus")["vm_state"] == "deleted"
+    assert not (state_dir / "hosts" / inst["host"] / "instances" / inst["uuid"]).exists()
 
 
 def test_failed_build_is_rescheduled_to_another_host(engine, state_dir):

@@ -74,9 +74,9 @@ def console_env(tmp_path):
 
 @pytest.fixture
 def snap_env(frozen):
-    """(config, state_dir) at fixed paths, for snapshots. No periodic power sync: it would
-    race the scenario's own steps."""
-    return make_config(frozen, sync=3600), frozen / "state"
+    """(config, state_dir) at fixed paths, for snapshots. No periodic power sync and no
+    lifecycle events: their lines would land among the scenario's in any order."""
+    return make_config(frozen, sync=3600, replace={"handle_lifecycle_events = true": "handle_lifecycle_events = false"}), frozen / "state"
 
 
 def start_engine(env, **kw) -> Engine:
