@@ -15,7 +15,7 @@ from . import states as S
 from .actions import ACTIONS, Action
 from .bus import CONDUCTOR, MessageBus, compute_topic
 from .config import Config, validate_name
-from .errors import InstanceInvalidState, InvalidInput, NotFound, NovaError, ReadOnly
+from .errors import InstanceInvalidState, InvalidInput, NovaError, ReadOnly, only_one
 from .events import ActionFinished, InstanceChanged
 from .hosts import host_views
 from .images import ImageStore
@@ -51,12 +51,7 @@ class API:
 
     # -- lookups -----------------------------------------------------------------------
     def get_instance(self, ref: str) -> dict:
-        found = self.store.find_instances(ref)
-        if not found:
-            raise NotFound(f"No server with a name or ID of '{ref}' exists.")
-        if len(found) > 1:
-            raise InvalidInput(f"More than one server exists with the name '{ref}'; use its ID.")
-        return found[0]
+        return only_one(self.store.find_instances(ref), "server", ref)
 
     # -- requests ----------------------------------------------------------------------
     def _request_line(self, ctx: str, method: str, path: str, status: int, start: float,

@@ -51,3 +51,12 @@ class HostOwned(NovaError):
 
 class DriverError(NovaError):
     """A libvirt or host-file call failed."""
+
+
+def only_one(found: list, kind: str, ref: str):
+    """The one record a name or id names, or the error that says why not."""
+    if not found:
+        raise NotFound(f"No {kind} with a name or ID of '{ref}' exists.")
+    if len(found) > 1:
+        raise InvalidInput(f"More than one {kind} exists with the name '{ref}'; use its ID.")
+    return found[0]

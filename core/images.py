@@ -8,7 +8,7 @@ import uuid as uuidlib
 from pathlib import Path
 
 from .config import ImageSpec
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, only_one
 from .hostfiles import sha256_file
 from .store import Store
 
@@ -96,12 +96,7 @@ class ImageStore:
             self.delete(image, force=True)
 
     def get(self, ref: str) -> dict:
-        found = self.store.find_images(ref)
-        if not found:
-            raise NotFound(f"No image with a name or ID of '{ref}' exists.")
-        if len(found) > 1:
-            raise InvalidInput(f"More than one image exists with the name '{ref}'; use its ID.")
-        return found[0]
+        return only_one(self.store.find_images(ref), "image", ref)
 
     def list(self) -> list[dict]:
         return self.store.list_images()
