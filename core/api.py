@@ -121,25 +121,27 @@ class API:
             params = self._params(action, inst, params)
         except NovaError as e:
             self._refuse(ctx, action, path, start, e)
-        taken = self.store.begin_task(uuid, action.vm_states, action.task_states,
-                                      action.lock_checked, action.task_state)
-        if taken is None:  # another request changed the instance since we read it
-            current = self.store.get_instance(uuid)
-            refusal = action.refusal(current) or InstanceInvalidState(
-                f"Cannot '{name}' instance {uuid} while it is in task_state {current['task_state']}")
-            self._refuse(ctx, action, path, start, refusal)
-        self.store.start_action(uuid, action.instance_action, ctx)
-        params = self._after_take(action, taken, params)
-        body = {action.instance_action: params or None}
-        self.wsgi.debug(f"Action: '{action.instance_action}', calling method: {name}, body: "
-                        f"{json.dumps(body)}", ctx=ctx, logger="nova.api.openstack.wsgi")
-        self._request_line(ctx, action.http[0], path, action.http_status, start)
-        if action.task_state == S.DELETING and self._delete_locally(taken):
-            return self._local_delete(ctx, taken)
-        if action.path == "conductor":
-            self.bus.cast(CONDUCTOR, name, ctx, uuid=uuid, **params)
-        else:
-            self.bus.cast(compute_topic(self._target_host(action, taken)), name, ctx, uuid=uuid, **params)
+        with self.store.tx():  # the take, the record and the cast commit together
+            taken = self.store.begin_task(uuid, action.vm_states, action.task_states,
+                                          action.lock_checked, action.task_state)
+            if taken is None:  # another request changed the instance since we read it
+                current = self.store.get_instance(uuid)
+                refusal = action.refusal(current) or InstanceInvalidState(
+                    f"Cannot '{name}' instance {uuid} while it is in task_state {current['task_state']}")
+                self._refuse(ctx, action, path, start, refusal)
+            self.store.start_action(uuid, action.instance_action, ctx)
+            params = self._after_take(action, taken, params)
+            body = {action.instance_action: params or None}
+            self.wsgi.debug(f"Action: '{action.instance_action}', calling method: {name}, body: "
+                            f"{json.dumps(body)}", ctx=ctx, logger="nova.api.openstack.wsgi")
+            self._request_line(ctx, action.http[0], path, action.http_status, start)
+            if action.task_state == S.DELETING and self._delete_locally(taken):
+                return self._local_delete(ctx, taken)
+            if action.path == "conductor":
+                self.bus.cast(CONDUCTOR, name, ctx, uuid=uuid, **params)
+            else:
+                self.bus.cast(compute_topic(self._target_host(action, taken)), name, ctx,
+                              uuid=uuid, **params)
         self.notify(InstanceChanged(taken))
         return Request(ctx, uuid, name)
 

@@ -195,8 +195,11 @@ class ComputeManager(ImageOps, MoveOps):
                 fields.setdefault("vm_state", action.end_vm_state)
             if "power_state" not in fields:
                 fields["power_state"] = self.driver.power_state(job.uuid)
-            inst = self.store.update_instance(job.uuid, expected_task_state=job.task_state,
-                                              task_state=None, **fields)
+            with self.store.tx():  # the end state and the records commit together
+                inst = self.store.update_instance(job.uuid, expected_task_state=job.task_state,
+                                                  task_state=None, **fields)
+                self.store.finish_event(event, "Success")
+                self.store.finish_action(job.ctx)
         except UnexpectedTaskState as e:
             self._preempted(job, event, e)
             return
@@ -206,8 +209,6 @@ class ComputeManager(ImageOps, MoveOps):
         except Exception as e:  # noqa: BLE001 - every failure becomes a fault, as in Nova
             self._fail(job, event, e)
             return
-        self.store.finish_event(event, "Success")
-        self.store.finish_action(job.ctx)
         self.changed(inst)
         self.notify(ActionFinished(job.ctx, job.uuid, action.name, True))
 

@@ -106,8 +106,12 @@ class Store:
 
     @contextmanager
     def tx(self):
-        """One write transaction, taken at once (BEGIN IMMEDIATE) so it cannot deadlock."""
+        """One write transaction, taken at once (BEGIN IMMEDIATE) so it cannot deadlock.
+        Inside another one, it is part of that one (one commit for a step's writes)."""
         c = self.conn
+        if c.in_transaction:
+            yield c
+            return
         c.execute("BEGIN IMMEDIATE")
         try:
             yield c

@@ -17,10 +17,12 @@ class TransportError(DriverError):
     pass
 
 
-def copy_disk(src, src_path, dst, dst_path, progress: Callable[[int, int], None] | None = None) -> str:
-    """Copy a file from host files `src` to host files `dst`; returns its sha256."""
+def copy_disk(src, src_path, dst, dst_path, progress: Callable[[int, int], None] | None = None,
+              expected_sha: str | None = None) -> str:
+    """Copy a file from host files `src` to host files `dst`; returns its sha256. A source
+    whose checksum is already known (a registered image) is not read twice."""
     expected_size = src.size(src_path)
-    expected_sha = src.sha256(src_path)
+    expected_sha = expected_sha or src.sha256(src_path)
     part = type(dst_path)(str(dst_path) + ".part")
     try:
         if src is dst:

@@ -216,7 +216,8 @@ class LibvirtDriver:
         """Nova's _base cache: each image is copied to a host once, verified."""
         base = self.base_path(image)
         if not self.files.exists(base):
-            copy_disk(self.image_files, Path(image["path"]), self.files, base, progress)
+            copy_disk(self.image_files, Path(image["path"]), self.files, base, progress,
+                      image.get("checksum") or None)
         return base
 
     def create_disk(self, uuid: str, image: dict, name: str = "disk", progress=None):
@@ -247,10 +248,12 @@ class LibvirtDriver:
         self._changed(uuid, redefined=True)
 
     def spawn(self, inst: dict, image: dict, start: bool = True) -> None:
-        dom = self.define(inst, image["disk_format"])
+        xml = build_domain_xml(inst, self.disk_path(inst["uuid"]), self.domain_type,
+                               self.disk_format or image["disk_format"])
+        dom = self._call("defineXML", inst["uuid"], self.conn.defineXML, xml)
         if start:
             self._call("create", inst["uuid"], dom.createWithFlags, 0)
-            self._changed(inst["uuid"])
+        self._changed(inst["uuid"], redefined=True)
 
     def power_off(self, uuid: str, timeout: float) -> float | None:
         """Ask the guest to shut down, destroy it after `timeout`. Returns how long the guest
@@ -470,7 +473,8 @@ class SimulatedDriver(LibvirtDriver):
 
     def create_disk(self, uuid: str, image: dict, name: str = "disk", progress=None):
         dest = self.files.instance_dir(uuid) / name
-        copy_disk(self.image_files, Path(image["path"]), self.files, dest, progress)
+        copy_disk(self.image_files, Path(image["path"]), self.files, dest, progress,
+                  image.get("checksum") or None)
         return dest
 
     def prepare_disk_for(self, uuid: str, image: dict | None) -> None:
