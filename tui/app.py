@@ -2,6 +2,7 @@
 batches, and sends requests without ever waiting on the engine."""
 from __future__ import annotations
 
+import asyncio
 import signal
 import sys
 import time
@@ -58,6 +59,8 @@ class NovaApp(App):
         self.set_interval(HOST_REFRESH_SECONDS, self.refresh_hosts)
         self.set_interval(AGE_REFRESH_SECONDS, lambda: self.main.instances.refresh_ages())
         self.set_interval(5.0, self._check_terminal)
+        if not self.is_headless:  # the terminal hung up (an SSH session dropped): leave cleanly
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
 
     def on_unmount(self) -> None:
         self.engine.unsubscribe(self._on_engine_event)
@@ -152,10 +155,8 @@ def run_console(config: Config, state_dir: Path, read_only: bool = False) -> int
     engine = Engine(config, state_dir, read_only=read_only, own="free" if read_only else "all")
     engine.start(ready_timeout=0)  # hosts come up in the background; rows follow
     app = NovaApp(engine, read_only)
-    previous = signal.signal(signal.SIGHUP, lambda *_: app.call_later(app.exit))
     try:
         app.run()
     finally:
-        signal.signal(signal.SIGHUP, previous)
         engine.stop()  # the operation in flight finishes; queued work waits for the next start
     return 0

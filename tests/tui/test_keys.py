@@ -296,3 +296,27 @@ async def test_image_and_move_keys(console):
     for line in ("Snapshot image upload complete", "Rebuilding instance", "Rescuing", "Unrescuing",
                  "Shelve offloading", "Unshelving", "Migrating"):
         assert line in cpu, line
+
+
+async def test_an_action_in_the_history_narrows_the_panes_to_its_request(console):
+    app, pilot = console
+    inst = launch(app.engine, "traced")
+    app.engine.wait(app.engine.request("pause", "traced"))
+    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await settle(pilot, app)
+    _select(app, "traced")
+    await pilot.press("enter")
+    await until(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen")
+    history = app.screen.query_one("#history")
+    await until(pilot, lambda: history.row_count == 2)
+    request = app.engine.store.list_actions(inst["uuid"])[1]["request_id"]
+    history.focus()
+    history.move_cursor(row=1)
+    await pilot.press("enter")
+    await until(pilot, lambda: app.screen is app.main)
+    for pane in ("n-api", "n-cpu"):
+        lines = app.main.logs.pane_text(pane).splitlines()
+        assert lines and all(request[:12] in line for line in lines), pane
+    assert "Pausing" in app.main.logs.pane_text("n-cpu")
+    await pilot.press("escape")
+    assert "Spawned" not in app.main.logs.pane_text("all") and "spawned" in app.main.logs.pane_text("all")

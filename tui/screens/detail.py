@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -58,6 +58,14 @@ class DetailScreen(Screen):
             except Exception as e:  # noqa: BLE001 - shown, not raised
                 xml = f"could not read the domain XML: {e}"
         self.app.call_from_thread(self.query_one("#xml-text", Static).update, xml)
+
+    @on(DataTable.RowSelected, "#history")
+    def _trace(self, event: DataTable.RowSelected) -> None:
+        """Enter on an action: back to the main screen with the panes showing that request."""
+        request = event.data_table.get_row(event.row_key)[1]
+        self.app.main.logs.narrow(request=request)
+        self.app.pop_screen()
+        self.app.notify(f"log panes: {request} (Esc shows every line)")
 
     def _show(self, detail: dict, actions: list[dict]) -> None:
         fields = self.query_one("#fields", DataTable)
