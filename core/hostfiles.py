@@ -98,7 +98,7 @@ class LocalFiles:
     def free_disk_gb(self) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
         st = os.statvfs(self.root)
-        return st.f_blocks * st.f_frsize // (1 << 30)
+        return -(-st.f_blocks * st.f_frsize // (1 << 30))  # rounded up, as df -B1G does
 
     def close(self) -> None:
         pass

@@ -156,3 +156,16 @@ def test_live_migration_between_two_daemon_uris_on_one_machine(real_engine, hype
     fault = e.fault(inst["uuid"])["message"]
     assert fault.startswith("libvirt refused to live migrate")
     print("libvirt said:", fault)
+
+
+def test_host_resources_come_from_libvirt_and_df(real_engine, real_config, hypervisor):
+    info = hypervisor.getInfo()  # [model, memory MiB, cpus, ...]
+    views = {h["name"]: h for h in real_engine.hosts()}
+    for name in ("local", "remote"):
+        root = Path(real_config.host(name).instances_path)
+        root.mkdir(parents=True, exist_ok=True)
+        df = subprocess.run(["df", "-P", "-B1G", str(root)], capture_output=True, text=True,
+                            check=True).stdout.splitlines()[-1].split()
+        assert (views[name]["vcpus"], views[name]["memory_mb"]) == (info[2], info[1]), name
+        assert views[name]["disk_gb"] == int(df[1]), name
+        assert views[name]["state"] == "up"
