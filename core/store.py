@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS instances (
     sys_meta TEXT NOT NULL DEFAULT '{}', progress INTEGER);
 CREATE INDEX IF NOT EXISTS instances_host ON instances(host) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS instances_name ON instances(name);
+CREATE INDEX IF NOT EXISTS instances_updated ON instances(updated_at);
 CREATE TABLE IF NOT EXISTS instance_actions (
     id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, instance_uuid TEXT NOT NULL,
     action TEXT NOT NULL, user_id TEXT, project_id TEXT, start_time REAL NOT NULL,
@@ -149,6 +150,13 @@ class Store:
             rows = self.conn.execute(
                 "SELECT * FROM instances WHERE deleted_at IS NULL AND host=? ORDER BY created_at, rowid",
                 (host,))
+        return [_instance(r) for r in rows.fetchall()]
+
+    def changed_since(self, when: float) -> list[dict]:
+        """Instances written after `when` (deleted ones too): how a watcher sees what other
+        processes sharing the store did."""
+        rows = self.conn.execute("SELECT * FROM instances WHERE updated_at > ? ORDER BY updated_at",
+                                 (when,))
         return [_instance(r) for r in rows.fetchall()]
 
     def update_instance(self, uuid: str, expected_task_state=_UNSET, **fields) -> dict:

@@ -3,8 +3,10 @@ batches, and sends requests without ever waiting on the engine."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -24,6 +26,7 @@ from .screens.main import MainScreen
 
 LOG_FLUSH_SECONDS = 0.1
 HOST_REFRESH_SECONDS = 5.0
+STORE_POLL_SECONDS = 1.0
 AGE_REFRESH_SECONDS = 30.0
 
 
@@ -41,6 +44,7 @@ class NovaApp(App):
         self._log_lines: deque = deque()
         self._rung = False
         self._history_shown = False
+        self._polled_at = time.time()
         self.last_request: dict[str, str] = {}
         config = engine.config
         self.catalog = {
@@ -57,10 +61,11 @@ class NovaApp(App):
         self.load_snapshot()
         self.set_interval(LOG_FLUSH_SECONDS, self._flush_logs)
         self.set_interval(HOST_REFRESH_SECONDS, self.refresh_hosts)
+        self.set_interval(STORE_POLL_SECONDS, self.poll_store)
         self.set_interval(AGE_REFRESH_SECONDS, lambda: self.main.instances.refresh_ages())
         self.set_interval(5.0, self._check_terminal)
-        if not self.is_headless:  # the terminal hung up (an SSH session dropped): leave cleanly
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
+        if not self.is_headless:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
 
     def on_unmount(self) -> None:
         self.engine.unsubscribe(self._on_engine_event)
@@ -68,6 +73,7 @@ class NovaApp(App):
     @work(thread=True, group="store")
     def load_snapshot(self) -> None:
         history = read_tail(self.engine.sink.log_dir)
+        self._polled_at = time.time()
         instances, hosts = self.engine.instances(), self.engine.hosts()
         self.catalog["images"] = [i for i in self.engine.images.list() if i["status"] == "active"]
         self.call_from_thread(self.main.apply, instances, hosts)
@@ -77,6 +83,15 @@ class NovaApp(App):
         """Lines written before we subscribed come from the files; later ones are queued."""
         self._flush_logs(history=[ln for ln in history if ln.time < self._subscribed_at])
         self._history_shown = True
+
+    @work(thread=True, group="poll", exclusive=True)
+    def poll_store(self) -> None:
+        """Changes made by other processes sharing the store (a script's request, another
+        console's hosts) come without events: pick them up here."""
+        changed = self.engine.store.changed_since(self._polled_at)
+        if changed:
+            self._polled_at = max(i["updated_at"] for i in changed)
+            self.call_from_thread(self.main.apply, changed, [])
 
     @work(thread=True, group="store", exclusive=True)
     def refresh_hosts(self) -> None:
@@ -146,13 +161,24 @@ class NovaApp(App):
                     timeout=10)
 
     # -- terminal gone -----------------------------------------------------------------
+    def _hung_up(self) -> None:
+        """The terminal hung up (an SSH session dropped). Textual cannot restore a terminal
+        that is gone (its writer blocks), so: stop the engine (the operation in flight
+        finishes, queued work waits for the next start, the hosts are released) and leave."""
+        def leave():
+            self.engine.stop()
+            os._exit(0)
+        threading.Thread(target=leave, name="novatui-hangup").start()
+
     def _check_terminal(self) -> None:
-        if not sys.stdin.isatty() and not self.is_headless:
-            self.exit()
+        if not self.is_headless and not sys.stdin.isatty():
+            self._hung_up()
 
 
 def run_console(config: Config, state_dir: Path, read_only: bool = False) -> int:
-    engine = Engine(config, state_dir, read_only=read_only, own="free" if read_only else "all")
+    # A read-only console drives no host (it changes nothing, not even by a power sync): it
+    # watches the store that the consoles and scripts driving the hosts write.
+    engine = Engine(config, state_dir, read_only=read_only, own="none" if read_only else "all")
     engine.start(ready_timeout=0)  # hosts come up in the background; rows follow
     app = NovaApp(engine, read_only)
     try:

@@ -320,3 +320,15 @@ async def test_an_action_in_the_history_narrows_the_panes_to_its_request(console
     assert "Pausing" in app.main.logs.pane_text("n-cpu")
     await pilot.press("escape")
     assert "Spawned" not in app.main.logs.pane_text("all") and "spawned" in app.main.logs.pane_text("all")
+
+
+async def test_changes_made_by_another_process_reach_the_table(console, console_env):
+    app, pilot = console
+    inst = launch(app.engine, "shared")
+    await until(pilot, lambda: app.main.instances.row_count == 1)
+    other = start_engine(console_env, own="none")  # a script sharing the store
+    try:
+        other.request("lock", "shared")  # API-only: no event reaches this console
+        await until(pilot, lambda: "[L]" in app.main.instances.get_row(inst["uuid"])[0].plain, 5)
+    finally:
+        other.stop()
