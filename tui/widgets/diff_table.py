@@ -70,6 +70,9 @@ class DiffTable(DataTable):
         changed = []
         for record in records:
             key = record[key_field]
+            known = self.records.get(key)
+            if known is not None and (record.get("updated_at") or 0) < (known.get("updated_at") or 0):
+                continue  # an older copy (a poll that crossed an event): keep the newer
             if record.get("deleted_at"):
                 self.records.pop(key, None)
                 self.marked.discard(key)
