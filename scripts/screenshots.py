@@ -47,7 +47,8 @@ def populate(engine: Engine) -> None:
     run("lock", "db1")
     run("resize", "api1", flavor="m1.large")
     broken = engine.instance("broken")
-    engine.computes[broken["host"]].driver.conn.lookupByUUIDString(broken["uuid"]).destroy()
+    # made transient behind the engine's back: libvirt refuses its managed save -> ERROR
+    engine.computes[broken["host"]].driver.conn.lookupByUUIDString(broken["uuid"]).undefine()
     run("suspend", "broken")
 
 
