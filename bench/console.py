@@ -89,7 +89,6 @@ async def run(n: int, hosts: int) -> None:
             await pilot.pause()
             first_paint = time.perf_counter() - start
 
-            table = app.main.instances
             apply_times = []
             for i in range(600):
                 inst = dict(instances[(i * 37) % n])

@@ -85,7 +85,7 @@ class Conductor:
             dest = self.scheduler.select_destination(
                 self._spec(inst, new, ignore, msg.args.get("host")),
                 host_states(self.config, self.store), msg.request_id)
-        except NoValidHost as e:
+        except NoValidHost:
             what = {"migration": "cold migrate", "resize": "resize",
                     "live-migration": "live migrate", "evacuation": "evacuate"}[kind]
             self._abort(msg, inst, NoValidHost(f"No valid host found for {what}"), event,

@@ -142,7 +142,7 @@ class FilterScheduler:
                 if reason is None:
                     kept.append(host)
                 else:
-                    log.debug(reason, ctx=ctx, logger=f"nova.scheduler.filters")
+                    log.debug(reason, ctx=ctx, logger="nova.scheduler.filters")
             candidates = kept
             results.append(f"{name}: (start: {start}, end: {len(candidates)})")
             if candidates:

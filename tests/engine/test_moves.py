@@ -180,7 +180,7 @@ def test_resize_rules(engine, tmp_path):
 
 
 def test_a_stopped_instance_migrates_stopped(engine, state_dir):
-    inst = launch(engine, "cold")
+    launch(engine, "cold")
     act(engine, "stop", "cold")
     moved = act(engine, "migrate", "cold")
     assert moved["power_state"] == S.SHUTDOWN and domain(engine, moved).state()[0] == SHUTOFF
@@ -272,7 +272,7 @@ def test_a_failing_finish_leaves_error_with_the_disk_on_the_source(engine, state
 
 
 def test_every_move_action_refuses_illegal_states(engine):
-    inst = launch(engine, "vm")
+    launch(engine, "vm")
     act(engine, "pause", "vm")
     for name in ("rebuild", "rescue", "unrescue", "unshelve", "migrate", "resize",
                  "confirm_resize", "revert_resize", "evacuate", "shelve_offload"):

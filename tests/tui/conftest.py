@@ -3,7 +3,6 @@ world (clock, ids, pid, paths) so that snapshots are the same on every run."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import shutil
 import time

@@ -14,7 +14,6 @@ from textual.events import Key
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
-from core import states as S
 from core.actions import ACTIONS, Action
 
 from ..registry import ARGUMENTS, BY_KEY, REGISTRY, KeyAction
@@ -289,5 +288,3 @@ def _on_host(host: str):
     scope.__name__ = host
     return scope
 
-
-__all__ = ["MainScreen", "S"]
