@@ -181,8 +181,14 @@ class ComputeManager(ImageOps, MoveOps):
     def _run(self, msg: Message, action: Action) -> None:
         inst = self.store.get_instance(msg.args["uuid"])
         if inst is None or inst["deleted_at"] is not None:
+            self.store.finish_action(msg.request_id, error=True)  # nobody waits forever
             return
         job = Job(self, msg, inst, action)
+        if inst["task_state"] == S.DELETING and action.task_state != S.DELETING:
+            # Delete wins: a step queued before it must not take the instance back.
+            self._preempted(job, None, UnexpectedTaskState(
+                f"Instance {job.uuid} is being deleted; {msg.method} skipped"))
+            return
         step = action.event if msg.method == action.name else msg.method
         event = self.store.start_event(job.ctx, f"compute_{step}", self.host.name)
         try:
@@ -262,8 +268,9 @@ class ComputeManager(ImageOps, MoveOps):
     # -- build -------------------------------------------------------------------------
     def build_and_run_instance(self, msg: Message) -> None:
         inst = self.store.get_instance(msg.args["uuid"])
-        if inst is None or inst["deleted_at"] is not None or inst["host"] != self.host.name:
-            return
+        if inst is None or inst["deleted_at"] is not None or inst["host"] != self.host.name \
+                or inst["task_state"] != S.SCHEDULING:
+            return  # deleted (or taken) while it waited: the delete cleans up
         job = Job(self, msg, inst, ACTIONS["create"])
         event = self.store.start_event(job.ctx, "compute__do_build_and_run_instance", self.host.name)
         start = time.monotonic()
@@ -433,9 +440,16 @@ class ComputeManager(ImageOps, MoveOps):
         pending = {m["payload"]["args"].get("uuid") for m in self.store.pending_messages(self.topic)}
         for inst in self.store.list_instances(self.host.name):
             if inst["task_state"] is not None and inst["uuid"] not in pending:
-                self._recover(inst)
-        self._destroy_orphans()
-        self.sync_power_states()
+                try:
+                    self._recover(inst)
+                except Exception as e:  # noqa: BLE001 - one instance must not stop the host
+                    self.log.error(f"Recovery at start-up failed: {type(e).__name__}: {e}",
+                                   instance=inst["uuid"])
+        for step in (self._destroy_orphans, self.sync_power_states):
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001
+                self.log.error(f"{step.__name__} at start-up failed: {type(e).__name__}: {e}")
 
     def _recover(self, inst: dict) -> None:
         uuid, task = inst["uuid"], inst["task_state"]
@@ -444,6 +458,8 @@ class ComputeManager(ImageOps, MoveOps):
                           instance=uuid)
             fields = self.terminate(uuid, None)
             inst = self.store.update_instance(uuid, task_state=None, **fields)
+        elif task in S.RESIZE_TASKS and self._recover_move(inst):
+            inst = self.store.get_instance(uuid)
         elif task in S.BUILD_TASKS:
             self.log.warning(f"Instance failed to spawn: the service restarted during {task}",
                              instance=uuid)

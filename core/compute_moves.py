@@ -33,15 +33,52 @@ class MoveOps:
         merged = {**job.args, **args, "uuid": job.uuid, "action": job.action.name}
         self.bus.cast(compute_topic(host), method, job.ctx, **merged)
 
+    def _recover_move(self, inst: dict) -> bool:
+        """Start-up after a crash in the middle of a cold move whose source is this host:
+        take the disk and definition back, drop the destination's copy, end the migration."""
+        mig = self.store.active_migration(inst["uuid"])
+        if mig is None or mig["source_host"] != self.host.name or inst["host"] != self.host.name:
+            return False
+        self.log.warning(f"Migration {mig['id']} was interrupted by a restart; the instance "
+                         "stays on this host", instance=inst["uuid"])
+        if self.files_exist(self.driver.resize_dir(inst["uuid"])):
+            self.driver.restore_resize_source(inst["uuid"], start=inst["power_state"] == S.RUNNING)
+        self._end_migration(mig, inst["uuid"], "error")
+        self.store.update_instance(inst["uuid"], task_state=None,
+                                   power_state=self.driver.power_state(inst["uuid"]))
+        return True
+
+    def files_exist(self, path) -> bool:
+        return self.driver.files.exists(path)
+
+    def _end_migration(self, mig: dict, uuid: str, status: str) -> None:
+        """A move that will not finish: it holds nothing any more, and the destination's
+        copy (if any) goes."""
+        self.store.update_migration(mig["id"], status=status, held_host=None)
+        if mig["dest_host"] and mig["dest_host"] != self.host.name:
+            peer = self.peer_files(mig["dest_host"])
+            try:
+                peer.remove_tree(peer.instance_dir(uuid))
+            except Exception as e:  # noqa: BLE001 - the destination may be the problem
+                self.log.warning(f"Could not remove the copy on {mig['dest_host']}: {e}", instance=uuid)
+            finally:
+                peer.close()
+
     def _drop_migration(self, uuid: str) -> None:
         """Deleting a resized instance confirms its migration first: the source copy goes."""
         mig = self.store.active_migration(uuid)
         if mig is None:
             return
+        inst = self.store.get_instance(uuid)
+        doomed = []
         if mig["source_host"]:
-            peer = self.peer_files(mig["source_host"])
+            doomed.append((mig["source_host"], f"{uuid}_resize"))
+        if mig["dest_host"] and inst is not None and inst["host"] != mig["dest_host"]:
+            doomed.append((mig["dest_host"], uuid))  # a copy the move never got to use
+        for host, name in doomed:
+            peer = self.peer_files(host)
             try:
-                peer.remove_tree(peer.root / f"{uuid}_resize")
+                peer.remove_tree(peer.root / name)
             finally:
                 peer.close()
         self.store.update_migration(mig["id"], status="confirmed", held_host=None)
@@ -50,8 +87,11 @@ class MoveOps:
     def _prep_resize(self, job):
         """Destination: check the claim, then hand over to the source."""
         mig = self.store.get_migration(job.args["migration_id"])
-        flavor = self.config.flavor(mig["new_flavor"])
-        self._claim(job, _flavor_fields(flavor), exclude_self=True)
+        try:
+            self._claim(job, _flavor_fields(self.config.flavor(mig["new_flavor"])))
+        except Exception as e:
+            self.store.update_migration(mig["id"], status="error", held_host=None)
+            raise self.rollback(e, vm_state=job.inst["vm_state"]) from e
         self._cast_step(job, mig["source_host"], "resize_instance")
         return CONTINUES
 
@@ -62,19 +102,15 @@ class MoveOps:
         self.store.update_migration(mig["id"], status="migrating")
         self.log.info("Migrating", ctx=job.ctx, instance=job.uuid)
         was_running = job.inst["power_state"] == S.RUNNING
-        source_disk = self.driver.migrate_disk_and_power_off(
-            job.uuid, self.config.compute.shutdown_timeout)
         dest = self.peer_files(mig["dest_host"])
         try:
+            source_disk = self.driver.migrate_disk_and_power_off(
+                job.uuid, self.config.compute.shutdown_timeout)
             copy_disk(self.driver.files, source_disk, dest,
                       dest.instance_dir(job.uuid) / "disk", job.progress)
         except Exception as e:
-            try:
-                dest.remove_tree(dest.instance_dir(job.uuid))
-            except Exception:  # noqa: BLE001 - the destination may be what failed
-                pass
+            self._end_migration(mig, job.uuid, "error")
             self.driver.restore_resize_source(job.uuid, start=was_running)
-            self.store.update_migration(mig["id"], status="error", held_host=None)
             self.log.warning(f"Migration to {mig['dest_host']} failed; the instance stays on "
                              f"{self.host.name}", ctx=job.ctx, instance=job.uuid)
             raise self.rollback(e, vm_state=job.inst["vm_state"], progress=None) from e
@@ -132,9 +168,13 @@ class MoveOps:
     def _revert_resize(self, job):
         """Destination: drop the new guest and its disk, then hand back to the source."""
         mig = self.store.active_migration(job.uuid)
-        self.store.update_migration(mig["id"], status="reverting")
+        self.store.update_migration(mig["id"], status="reverting", held_host=None)
         self.driver.destroy(job.uuid)
         self.driver.delete_files(job.uuid)
+        # From here the instance is the source's: if that step fails, it is in ERROR there,
+        # where its disk is, never on a host that no longer has it.
+        old = self.config.flavor(mig["old_flavor"])
+        self.store.update_instance(job.uuid, host=mig["source_host"], **_flavor_fields(old))
         self._cast_step(job, mig["source_host"], "finish_revert_resize", migration_id=mig["id"])
         return CONTINUES
 

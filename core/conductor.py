@@ -26,13 +26,25 @@ class Conductor:
 
     def serve(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            msg = self.bus.consume(CONDUCTOR)
-            if msg is None:
-                continue
             try:
-                self.handle(msg)
-            finally:
-                self.bus.done(msg)
+                msg = self.bus.consume(CONDUCTOR)
+                if msg is None:
+                    continue
+                try:
+                    self.handle(msg)
+                except Exception as e:  # noqa: BLE001 - one bad request must not stop placement
+                    inst = self.store.get_instance(msg.args.get("uuid", ""))
+                    if inst is not None and inst["task_state"] is not None:
+                        fields = {"vm_state": S.ERROR} if msg.method == "build_instances" else {}
+                        self._abort(msg, inst, e, None, **fields)
+                    else:
+                        self.log.error(f"{msg.method} failed: {type(e).__name__}: {e}",
+                                       ctx=msg.request_id)
+                finally:
+                    self.bus.done(msg)
+            except Exception as e:  # noqa: BLE001 - the store itself (locked, say)
+                self.log.error(f"Conductor error: {type(e).__name__}: {e}")
+                stop.wait(0.5)
 
     def handle(self, msg: Message) -> None:
         handler = getattr(self, msg.method, None) if msg.method in self.METHODS else None
@@ -69,6 +81,7 @@ class Conductor:
     def _live(self, msg: Message) -> dict | None:
         inst = self.store.get_instance(msg.args["uuid"])
         if inst is None or inst["deleted_at"] is not None or inst["task_state"] is None:
+            self.store.finish_action(msg.request_id, error=True)  # nobody waits forever
             return None
         return inst
 

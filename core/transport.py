@@ -1,12 +1,13 @@
 """Disks move between hosts (and the image store) through here, and only here.
 
-A copy lands beside its destination as `<name>.part`, is checked against the source's size
+A copy lands beside its destination as `<name>.part-<random>`, is checked against the source's size
 and sha256, and only then takes its name. A copy that fails or is cut leaves no partial file
 and the source untouched, so the caller can put the instance back where it was.
 """
 from __future__ import annotations
 
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +24,7 @@ def copy_disk(src, src_path, dst, dst_path, progress: Callable[[int, int], None]
     whose checksum is already known (a registered image) is not read twice."""
     expected_size = src.size(src_path)
     expected_sha = expected_sha or src.sha256(src_path)
-    part = type(dst_path)(str(dst_path) + ".part")
+    part = type(dst_path)(f"{dst_path}.part-{uuid.uuid4().hex[:8]}")  # two copies never share one
     try:
         if src is dst:
             dst.copy_within(src_path, part, progress)

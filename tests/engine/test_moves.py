@@ -293,3 +293,54 @@ def test_image_create_show_delete(engine, tmp_path):
     assert inst["vm_state"] == "active"
     engine.submit(engine.api.delete_image, "mine").result()
     assert all(i["name"] != "mine" for i in engine.images.list())
+
+
+def test_a_step_queued_before_a_delete_does_not_take_the_instance_back(engine):
+    from core.bus import compute_topic
+    inst = launch(engine, "racing")
+    engine.store.update_instance(inst["uuid"], task_state="deleting")  # the API's delete took it
+    engine.store.start_action(inst["uuid"], "pause", "req-queued-before")
+    engine.bus.cast(compute_topic(inst["host"]), "pause", "req-queued-before", uuid=inst["uuid"])
+    assert engine.wait("req-queued-before", 10)["message"] == "Error"
+    after = engine.store.get_instance(inst["uuid"])
+    assert (after["task_state"], after["vm_state"]) == ("deleting", "active")
+    assert domain(engine, after).state()[0] == RUNNING
+
+
+def test_a_restart_in_the_middle_of_a_migration_puts_the_instance_back(config, state_dir):
+    from core.engine import Engine
+    eng = Engine(config, state_dir).start()
+    inst = launch(eng, "crashmove", az="az1")
+    content = write_guest_data(state_dir, inst)
+    dest = {"cmp1": "cmp2", "cmp2": "cmp1"}[inst["host"]]
+    # what a crash after the source powered off and moved its disk aside leaves behind
+    eng.computes[inst["host"]].call(eng.computes[inst["host"]].driver.migrate_disk_and_power_off,
+                                    inst["uuid"], 0).result(10)
+    eng.store.update_instance(inst["uuid"], task_state="resize_migrating")
+    eng.store.create_migration({"instance_uuid": inst["uuid"], "migration_type": "migration",
+                                "source_host": inst["host"], "dest_host": dest, "old_flavor": "m1.tiny",
+                                "new_flavor": "m1.tiny", "status": "migrating", "held_host": dest,
+                                "held_vcpus": 1, "held_memory_mb": 512, "held_root_gb": 1})
+    eng.stop()
+    eng = Engine(config, state_dir).start()
+    try:
+        after = eng.instance("crashmove")
+        assert (after["vm_state"], after["task_state"], after["host"]) == ("active", None, inst["host"])
+        assert sha(disk(state_dir, after)) == content
+        assert domain(eng, after).state()[0] == RUNNING
+        assert eng.store.list_migrations(inst["uuid"])[-1]["status"] == "error"
+        assert usage(eng)[dest] == (0, 0, 0)
+    finally:
+        eng.stop()
+
+
+def test_the_conductor_survives_a_request_it_cannot_handle(engine):
+    inst = launch(engine, "odd")
+    engine.store.update_instance(inst["uuid"], task_state="resize_prep")
+    engine.store.start_action(inst["uuid"], "resize", "req-odd")
+    engine.bus.cast("conductor", "resize", "req-odd", uuid=inst["uuid"], flavor="no.such.flavor")
+    assert engine.wait("req-odd", 10)["message"] == "Error"
+    after = engine.instance("odd")
+    assert (after["vm_state"], after["task_state"]) == ("active", None)
+    assert "no.such.flavor" in engine.fault(inst["uuid"])["message"]
+    assert launch(engine, "next")["vm_state"] == "active"  # placement still works
