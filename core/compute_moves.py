@@ -12,6 +12,7 @@ any step leaves the instance whole on one host: back where it was, or in ERROR w
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from . import states as S
 from .bus import compute_topic
@@ -195,9 +196,13 @@ class MoveOps:
         dest = mig["dest_host"]
         self.store.update_migration(mig["id"], status="running")
         start = time.monotonic()
+        peer = self.peer_files(dest)
         try:
-            self.driver.live_migrate(job.uuid, driver_uri(self.config.host(dest), self.driver.state_dir))
+            self._prepare_live_destination(job, peer)
+            self.driver.live_migrate(job.uuid, driver_uri(self.config.host(dest), self.driver.state_dir),
+                                     dest)
         except Exception as e:
+            peer.close()
             self.log.error("Live migration failed.", ctx=job.ctx, instance=job.uuid)
             self.store.update_migration(mig["id"], status="error", held_host=None)
             raise self.rollback(e, vm_state=job.inst["vm_state"]) from e
@@ -205,8 +210,21 @@ class MoveOps:
         self.log.info(f"Migrating instance to {dest} finished successfully.", ctx=job.ctx,
                       instance=job.uuid)
         self._took(job, start, "live migrate the instance")
+        peer.close()
+        self.driver.delete_files(job.uuid)  # the guest and its disk live on the destination now
         self.store.update_migration(mig["id"], status="completed", held_host=None)
         return {"host": dest, "power_state": job.inst["power_state"]}
+
+    def _prepare_live_destination(self, job, peer) -> None:
+        """pre_live_migration: the instance directory and the image's base on the destination
+        (a block migration copies the overlay, not what it is backed by)."""
+        peer.makedirs(peer.instance_dir(job.uuid))
+        image = self.store.get_image(job.inst["image_id"])
+        if image is not None and self.driver.disk_format == "qcow2":
+            base = peer.root / "_base" / image["id"]
+            if not peer.exists(base):
+                copy_disk(self.driver.image_files, Path(image["path"]), peer, base, None,
+                          image["checksum"] or None)
 
     # -- evacuate --------------------------------------------------------------------------
     def _evacuate(self, job):

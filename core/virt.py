@@ -447,13 +447,19 @@ class LibvirtDriver:
     def confirm_migration(self, uuid: str) -> None:
         self.files.remove_tree(self.resize_dir(uuid))
 
-    def live_migrate(self, uuid: str, dest_uri: str) -> None:
+    def live_migrate(self, uuid: str, dest_uri: str, dest_host: str) -> None:
+        """migrateToURI3 with Nova's flags; the definition sent to the destination carries
+        the destination's placement tag."""
         dom = self._need(uuid)
         flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
                  | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
                  | libvirt.VIR_MIGRATE_NON_SHARED_INC)
+        root = ET.fromstring(self._call("XMLDesc", uuid, dom.XMLDesc, libvirt.VIR_DOMAIN_XML_MIGRATABLE))
+        for tag in root.iter(f"{{{PLACEMENT_NS}}}placement"):
+            tag.set("host", dest_host)
+        params = {libvirt.VIR_MIGRATE_PARAM_DEST_XML: ET.tostring(root, encoding="unicode")}
         try:
-            dom.migrateToURI3(dest_uri, {}, flags)
+            dom.migrateToURI3(dest_uri, params, flags)
         except libvirt.libvirtError as e:
             raise DriverError(f"libvirt refused to live migrate {uuid} from {self.host.name} to "
                               f"{dest_uri}: {e.get_error_message()}") from None
