@@ -242,14 +242,7 @@ class API:
     def _api_only(self, ctx: str, action: Action, inst: dict, path: str, start: float) -> Request:
         """lock / unlock: a database change with an api_ event, no cast."""
         uuid = inst["uuid"]
-        locked = action.name == "lock"
-        cur = self.store.conn.execute(
-            "UPDATE instances SET locked=?, locked_reason=?, updated_at=? WHERE uuid=? AND locked=? "
-            "AND deleted_at IS NULL RETURNING uuid",
-            (int(locked), "admin" if locked else None, time.time(), uuid, int(not locked)))
-        ok = cur.fetchone() is not None
-        cur.close()
-        if not ok:
+        if not self.store.set_locked(uuid, action.name == "lock"):
             self._refuse(ctx, action, path, start, action.refusal(self.store.get_instance(uuid))
                          or InstanceInvalidState(f"Cannot '{action.name}' instance {uuid} now"))
         self.store.start_action(uuid, action.instance_action, ctx)

@@ -238,9 +238,7 @@ class ComputeManager(ImageOps, MoveOps):
         except Exception:  # noqa: BLE001 - the host itself may be the failure
             power = job.inst["power_state"]
         policy = job.action.on_error
-        if "vm_state" in fields:
-            vm_state = fields.pop("vm_state")
-        elif vm_state is None and (policy == "error" or (
+        if vm_state is None and (policy == "error" or (
                 policy == "error_unless_running" and power != S.RUNNING)):
             vm_state = S.ERROR
         if vm_state is not None:

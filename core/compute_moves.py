@@ -42,15 +42,12 @@ class MoveOps:
             return False
         self.log.warning(f"Migration {mig['id']} was interrupted by a restart; the instance "
                          "stays on this host", instance=inst["uuid"])
-        if self.files_exist(self.driver.resize_dir(inst["uuid"])):
+        if self.driver.files.exists(self.driver.resize_dir(inst["uuid"])):
             self.driver.restore_resize_source(inst["uuid"], start=inst["power_state"] == S.RUNNING)
         self._end_migration(mig, inst["uuid"], "error")
         self.store.update_instance(inst["uuid"], task_state=None,
                                    power_state=self.driver.power_state(inst["uuid"]))
         return True
-
-    def files_exist(self, path) -> bool:
-        return self.driver.files.exists(path)
 
     def _end_migration(self, mig: dict, uuid: str, status: str) -> None:
         """A move that will not finish: it holds nothing any more, and the destination's

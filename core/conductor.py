@@ -57,9 +57,11 @@ class Conductor:
 
     # -- moves: schedule, record the migration, cast to the first compute step --------------
     def _spec(self, inst: dict, flavor=None, ignore=(), host=None, az=None) -> RequestSpec:
+        """What the instance needs: its own resources, or a new flavor's for a resize."""
         image = self.store.get_image(inst["image_id"]) or {}
-        f = flavor or self.config.flavor(inst["flavor"])
-        return RequestSpec(inst["uuid"], f.vcpus, f.ram_mb, f.disk_gb, az, image.get("properties", {}),
+        need = (flavor.vcpus, flavor.ram_mb, flavor.disk_gb) if flavor else \
+            (inst["vcpus"], inst["memory_mb"], inst["root_gb"])
+        return RequestSpec(inst["uuid"], *need, az, image.get("properties", {}),
                            ignore_hosts=tuple(ignore), force_host=host)
 
     def _abort(self, msg: Message, inst: dict, exc: Exception, event, **fields) -> None:
@@ -67,6 +69,9 @@ class Conductor:
         message = getattr(exc, "message", str(exc))
         self.utils_log.warning(f"Failed to compute_task_{msg.method}: {message}", ctx=msg.request_id,
                                instance=inst["uuid"])
+        if fields.get("vm_state") == S.ERROR:
+            self.utils_log.warning("Setting instance to ERROR state.", ctx=msg.request_id,
+                                   instance=inst["uuid"])
         self.store.add_fault(inst["uuid"], getattr(exc, "code", 500), message, None, None, msg.request_id)
         try:
             done = self.store.update_instance(inst["uuid"], expected_task_state=inst["task_state"],
@@ -76,7 +81,8 @@ class Conductor:
             pass
         self.store.finish_event(event, "Error", message)
         self.store.finish_action(msg.request_id, error=True)
-        self.notify(ActionFinished(msg.request_id, inst["uuid"], msg.method, False, message))
+        action = "create" if msg.method == "build_instances" else msg.method
+        self.notify(ActionFinished(msg.request_id, inst["uuid"], action, False, message))
 
     def _live(self, msg: Message) -> dict | None:
         inst = self.store.get_instance(msg.args["uuid"])
@@ -165,27 +171,12 @@ class Conductor:
         inst = self.store.get_instance(uuid)
         if inst is None or inst["deleted_at"] is not None or inst["task_state"] != S.SCHEDULING:
             return  # deleted while it waited
-        image = self.store.get_image(inst["image_id"]) or {}
-        spec = RequestSpec(uuid, inst["vcpus"], inst["memory_mb"], inst["root_gb"],
-                           inst["sys_meta"].get("requested_az"), image.get("properties", {}),
-                           ignore_hosts=tuple(tried))
+        spec = self._spec(inst, ignore=tried, az=inst["sys_meta"].get("requested_az"))
         event = self.store.start_event(ctx, "conductor_schedule_and_build_instances", None)
         try:
             host = self.scheduler.select_destination(spec, host_states(self.config, self.store), ctx)
         except NoValidHost as e:
-            self.utils_log.warning(f"Failed to compute_task_build_instances: {e.message}", ctx=ctx,
-                                   instance=uuid)
-            self.utils_log.warning("Setting instance to ERROR state.", ctx=ctx, instance=uuid)
-            self.store.add_fault(uuid, e.code, e.message, None, None, ctx)
-            try:
-                inst = self.store.update_instance(uuid, expected_task_state=S.SCHEDULING,
-                                                  vm_state=S.ERROR, task_state=None)
-                self.notify(InstanceChanged(inst))
-            except UnexpectedTaskState:
-                pass
-            self.store.finish_event(event, "Error", e.message)
-            self.store.finish_action(ctx, error=True)
-            self.notify(ActionFinished(ctx, uuid, "create", False, e.message))
+            self._abort(msg, inst, e, event, vm_state=S.ERROR)
             return
         try:
             inst = self.store.update_instance(uuid, expected_task_state=S.SCHEDULING, host=host.name,

@@ -140,7 +140,7 @@ class Engine:
         for m in self.store.pending_messages(CONDUCTOR):
             owner = m["claimed_by"]
             if owner and not _pid_alive(int(owner.split("-")[0])):
-                self.store.conn.execute("UPDATE messages SET claimed_by=NULL WHERE id=?", (m["id"],))
+                self.store.release_claim(m["id"])
 
     def _spawn(self, name: str, target) -> None:
         t = threading.Thread(target=target, args=(self._stop,), name=f"novatui-{name}", daemon=True)

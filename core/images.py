@@ -55,7 +55,6 @@ class ImageStore:
         file = Path(file)
         if not file.is_file():
             raise InvalidInput(f"image file {file} does not exist or is not a file")
-        from .config import ImageSpec
         return self._register(ImageSpec(name=name, disk_format=disk_format_of(file), file=file))
 
     def new_snapshot(self, name: str, instance_uuid: str, disk_format: str) -> dict:

@@ -206,6 +206,16 @@ class Store:
         cur.close()
         return _instance(row)
 
+    def set_locked(self, uuid: str, locked: bool) -> bool:
+        """Lock or unlock, only if it is not so already (False when it was)."""
+        cur = self.conn.execute(
+            "UPDATE instances SET locked=?, locked_reason=?, updated_at=? WHERE uuid=? AND locked=? "
+            "AND deleted_at IS NULL RETURNING uuid",
+            (int(locked), "admin" if locked else None, time.time(), uuid, int(not locked)))
+        ok = cur.fetchone() is not None
+        cur.close()
+        return ok
+
     def host_usage(self, host: str | None = None) -> dict[str, dict]:
         """vCPUs, RAM, disk and instances held on each host (or on one host): the instances
         placed there, plus what a migration in progress holds there (its claim on the
@@ -368,6 +378,10 @@ class Store:
         cur.close()
         return (row[0], json.loads(row[1])) if row else None
 
+    def release_claim(self, message_id: int) -> None:
+        """Give a claimed message back to the queue (its claimer died)."""
+        self.conn.execute("UPDATE messages SET claimed_by=NULL WHERE id=?", (message_id,))
+
     def delete_message(self, message_id: int) -> None:
         self.conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
 
@@ -377,13 +391,10 @@ class Store:
                                  (topic,) if topic else ()).fetchall()
         return [dict(r, payload=json.loads(r["payload"])) for r in rows]
 
-    def drop_claims(self, topic: str) -> list[dict]:
-        """Messages a dead owner had claimed: its in-flight work. Returns and deletes them."""
-        with self.tx() as c:
-            rows = c.execute("SELECT id, payload FROM messages WHERE topic=? AND claimed_by "
-                             "IS NOT NULL", (topic,)).fetchall()
-            c.execute("DELETE FROM messages WHERE topic=? AND claimed_by IS NOT NULL", (topic,))
-        return [json.loads(r["payload"]) for r in rows]
+    def drop_claims(self, topic: str) -> None:
+        """Delete the messages a dead owner had claimed: its in-flight work, which start-up
+        recovery finishes or undoes from the instances' task_state."""
+        self.conn.execute("DELETE FROM messages WHERE topic=? AND claimed_by IS NOT NULL", (topic,))
 
     # -- compute services --------------------------------------------------------------
     def heartbeat(self, host: str, pid: int | None, when: float | None = None) -> None:

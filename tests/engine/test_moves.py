@@ -314,9 +314,10 @@ def test_a_restart_in_the_middle_of_a_migration_puts_the_instance_back(config, s
     content = write_guest_data(state_dir, inst)
     dest = {"cmp1": "cmp2", "cmp2": "cmp1"}[inst["host"]]
     # what a crash after the source powered off and moved its disk aside leaves behind
+    # (task_state first, as resize_instance sets it before it powers off)
+    eng.store.update_instance(inst["uuid"], task_state="resize_migrating")
     eng.computes[inst["host"]].call(eng.computes[inst["host"]].driver.migrate_disk_and_power_off,
                                     inst["uuid"], 0).result(10)
-    eng.store.update_instance(inst["uuid"], task_state="resize_migrating")
     eng.store.create_migration({"instance_uuid": inst["uuid"], "migration_type": "migration",
                                 "source_host": inst["host"], "dest_host": dest, "old_flavor": "m1.tiny",
                                 "new_flavor": "m1.tiny", "status": "migrating", "held_host": dest,

@@ -40,6 +40,7 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.filter_target: DataTable | None = None
+        self.scope_host: str | None = None  # Enter on a host row shows only its instances
         self.query_one("#filter").display = False
         self.instances.focus()
 
@@ -205,7 +206,8 @@ class MainScreen(Screen):
         if self.focused is self.hosts:
             host = self.hosts.selected_key
             table = self.instances
-            table.scope = None if table.scope and table.scope.__name__ == host else _on_host(host)
+            self.scope_host = None if self.scope_host == host else host
+            table.scope = None if self.scope_host is None else (lambda i, h=host: i.get("host") == h)
             table.refilter()
             self.notify(f"instances on {host}" if table.scope else "instances on every host")
         elif self.instances.selected:
@@ -273,6 +275,7 @@ class MainScreen(Screen):
             table.pattern, table.problems_only, table.scope = None, False, None
             table.marked.clear()
             table.refilter()
+        self.scope_host = None
         self.logs.narrow()
 
     def do_help(self) -> None:
@@ -280,11 +283,4 @@ class MainScreen(Screen):
 
     def do_quit(self) -> None:
         self.app.exit()
-
-
-def _on_host(host: str):
-    def scope(inst: dict) -> bool:
-        return inst.get("host") == host
-    scope.__name__ = host
-    return scope
 
