@@ -55,20 +55,21 @@ def test_main_screen_80x24(snap_compare, snap_app):
     assert snap_compare(snap_app(), terminal_size=(80, 24), run_before=_ready)
 
 
-def test_launch_dialog(snap_compare, snap_app):
+def pressing(*keys: str, pause: float = 0.3):
+    """run_before for a snapshot: the scenario ready, then these keys."""
     async def run(pilot):
         await _ready(pilot)
-        await pilot.press("n", *"web3")
-        await pilot.pause(0.2)
-    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)
+        await pilot.press(*keys)
+        await pilot.pause(pause)
+    return run
+
+
+def test_launch_dialog(snap_compare, snap_app):
+    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=pressing("n", *"web3"))
 
 
 def test_terminate_confirmation(snap_compare, snap_app):
-    async def run(pilot):
-        await _ready(pilot)
-        await pilot.press("d")
-        await pilot.pause(0.2)
-    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)
+    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=pressing("d"))
 
 
 def test_detail_screen(snap_compare, snap_app):
@@ -82,24 +83,13 @@ def test_detail_screen(snap_compare, snap_app):
 
 
 def test_help_screen(snap_compare, snap_app):
-    async def run(pilot):
-        await _ready(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause(0.2)
-    assert snap_compare(snap_app(populated=False), terminal_size=(120, 40), run_before=run)
+    assert snap_compare(snap_app(populated=False), terminal_size=(120, 40),
+                        run_before=pressing("question_mark"))
 
 
 def test_read_only(snap_compare, snap_app):
-    async def run(pilot):
-        await _ready(pilot)
-        await pilot.press("p")
-        await pilot.pause(0.2)
-    assert snap_compare(snap_app(read_only=True), terminal_size=(120, 36), run_before=run)
+    assert snap_compare(snap_app(read_only=True), terminal_size=(120, 36), run_before=pressing("p"))
 
 
 def test_resize_dialog(snap_compare, snap_app):
-    async def run(pilot):
-        await _ready(pilot)
-        await pilot.press("e")
-        await pilot.pause(0.3)
-    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)
+    assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=pressing("e"))
