@@ -15,6 +15,7 @@ from . import states as S
 from .actions import ACTIONS, Action
 from .bus import CONDUCTOR, MessageBus, compute_topic
 from .config import Config, validate_name
+from .crashpoints import crash_point
 from .errors import InstanceInvalidState, InvalidInput, NovaError, ReadOnly, only_one
 from .events import ActionFinished, InstanceChanged
 from .hosts import host_views
@@ -142,6 +143,7 @@ class API:
             else:
                 self.bus.cast(compute_topic(self._target_host(action, taken)), name, ctx,
                               uuid=uuid, **params)
+        crash_point(f"api.{name}:accepted")
         self.notify(InstanceChanged(taken))
         return Request(ctx, uuid, name)
 

@@ -60,7 +60,18 @@ class MessageBus:
         return Message(mid, topic, payload["method"], payload["request_id"], payload["args"])
 
     def done(self, message: Message) -> None:
+        """The message is handled. Called inside the transaction that commits the step's
+        outcome, so a step is either committed with its message gone, or runs again."""
         self.store.delete_message(message.id)
+
+    def cast_unless_queued(self, topic: str, method: str, request_id: str, **args) -> bool:
+        """Recovery's re-send of a move's next step: only when no step of the instance is
+        queued or running anywhere."""
+        payload = {"method": method, "request_id": request_id, "args": args}
+        sent = self.store.put_message_unless_queued(topic, payload, args["uuid"])
+        if sent:
+            self._event(topic).set()
+        return sent
 
     def wake(self, topic: str) -> None:
         self._event(topic).set()

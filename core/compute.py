@@ -8,6 +8,7 @@ the hypervisor and say what changed.
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import time
 import traceback
@@ -19,15 +20,17 @@ from .actions import ACTIONS, Action
 from .bus import CONDUCTOR, Message, MessageBus, compute_topic
 from .compute_images import ImageOps
 from .compute_moves import MoveOps
-from .compute_shared import CONTINUES, ComputeResourcesUnavailable, Rollback
+from .compute_periodic import PeriodicOps
+from .compute_recovery import RecoveryOps
+from .compute_shared import CONTINUES, ComputeResourcesUnavailable, Rollback, StaleStep
 from .config import Config, HostConfig
+from .crashpoints import crash_point
 from .errors import DriverError, NovaError, UnexpectedTaskState
 from .events import ActionFinished, InstanceChanged
 from .images import ImageStore
 from .logs import LogSink, ServiceLog
 from .store import Store
 from .virt import LibvirtDriver
-from .api import new_request_id
 
 HEARTBEAT_SECONDS = 2.0
 RECONNECT_SECONDS = 5.0
@@ -42,6 +45,18 @@ class Job:
         self.uuid = inst["uuid"]
         self.task_state = inst["task_state"]
         self.args = msg.args
+        self.commits: list[Callable[[], None]] = []
+
+    def on_commit(self, write: Callable[[], None]) -> None:
+        """A write that must commit with the step's outcome (its migration's status, the
+        next step's cast), in the same transaction, or not at all."""
+        self.commits.append(write)
+
+    def commit(self) -> None:
+        """Inside the step's final transaction: its writes, then its message goes."""
+        for write in self.commits:
+            write()
+        self.mgr.bus.done(self.msg)
 
     def task(self, new: str | None) -> None:
         """Move to the next task_state, only if nobody else took the instance meanwhile."""
@@ -63,7 +78,7 @@ class Job:
     _last_progress = 0.0
 
 
-class ComputeManager(ImageOps, MoveOps):
+class ComputeManager(ImageOps, MoveOps, RecoveryOps, PeriodicOps):
     rollback = Rollback
 
     def __init__(self, host: HostConfig, config: Config, driver: LibvirtDriver, store: Store,
@@ -113,16 +128,26 @@ class ComputeManager(ImageOps, MoveOps):
             try:
                 msg = self.bus.consume(self.topic)
                 if msg is not None:
-                    try:
-                        self.handle(msg)
-                    finally:
-                        self.bus.done(msg)
+                    self._handle_once(msg)
                 self._run_calls()
                 self.periodic()
             except Exception as e:  # noqa: BLE001 - the service must outlive one bad step
                 self.log.error(f"Unexpected error in the compute service: {type(e).__name__}: {e}")
                 stop.wait(0.5)
         self.driver.close()
+
+    def _handle_once(self, msg: Message) -> None:
+        """Handle a message. A step commits its outcome and deletes its message together; if
+        the store itself failed (locked, full), the message goes back to the queue to run
+        again; any other escape drops it, so one bad message cannot block the host."""
+        try:
+            self.handle(msg)
+        except sqlite3.Error:
+            self.store.release_claim(msg.id)
+            raise
+        except Exception:
+            self.bus.done(msg)
+            raise
 
     def _connect(self) -> bool:
         try:
@@ -168,9 +193,16 @@ class ComputeManager(ImageOps, MoveOps):
     def handle(self, msg: Message) -> None:
         """A message names a step (its handler `_<method>`) of an action of the table: the
         action itself, or one step of a move that spans hosts (args["action"])."""
+        crash_point(f"compute.{msg.method}:start")
         if msg.method == "build_and_run_instance":
             self.build_and_run_instance(msg)
-            return
+        elif msg.method == "cleanup_deleted":
+            self.cleanup_deleted(msg)
+        else:
+            self._handle_action(msg)
+        crash_point(f"compute.{msg.method}:done")
+
+    def _handle_action(self, msg: Message) -> None:
         action = ACTIONS.get(msg.args.get("action", msg.method))
         if action is None or not hasattr(self, "_" + msg.method):
             self.log.error(f"Unknown method {msg.method!r} on topic {self.topic}", ctx=msg.request_id)
@@ -181,7 +213,9 @@ class ComputeManager(ImageOps, MoveOps):
     def _run(self, msg: Message, action: Action) -> None:
         inst = self.store.get_instance(msg.args["uuid"])
         if inst is None or inst["deleted_at"] is not None:
-            self.store.finish_action(msg.request_id, error=True)  # nobody waits forever
+            with self.store.tx():
+                self.store.finish_action(msg.request_id, error=True)  # nobody waits forever
+                self.bus.done(msg)
             return
         job = Job(self, msg, inst, action)
         if inst["task_state"] == S.DELETING and action.task_state != S.DELETING:
@@ -193,7 +227,7 @@ class ComputeManager(ImageOps, MoveOps):
         event = self.store.start_event(job.ctx, f"compute_{step}", self.host.name)
         try:
             fields = getattr(self, "_" + msg.method)(job)
-            if fields is CONTINUES:
+            if fields is CONTINUES:  # the handler handed over in its own transaction
                 self.store.finish_event(event, "Success")
                 return
             fields = fields or {}
@@ -201,11 +235,16 @@ class ComputeManager(ImageOps, MoveOps):
                 fields.setdefault("vm_state", action.end_vm_state)
             if "power_state" not in fields:
                 fields["power_state"] = self.driver.power_state(job.uuid)
-            with self.store.tx():  # the end state and the records commit together
+            crash_point(f"compute.{msg.method}:before_commit")
+            with self.store.tx():  # the end state, the records and the message, together
                 inst = self.store.update_instance(job.uuid, expected_task_state=job.task_state,
                                                   task_state=None, **fields)
                 self.store.finish_event(event, "Success")
                 self.store.finish_action(job.ctx)
+                job.commit()
+        except StaleStep as e:
+            self._stale(job, event, e)
+            return
         except UnexpectedTaskState as e:
             self._preempted(job, event, e)
             return
@@ -220,9 +259,20 @@ class ComputeManager(ImageOps, MoveOps):
 
     def _preempted(self, job: Job, event, exc: Exception) -> None:
         self.log.warning(f"Task possibly preempted: {exc}", ctx=job.ctx, instance=job.uuid)
-        self.store.finish_event(event, "Error", str(exc))
-        self.store.finish_action(job.ctx, error=True)
+        with self.store.tx():
+            self.store.finish_event(event, "Error", str(exc))
+            self.store.finish_action(job.ctx, error=True)
+            self.bus.done(job.msg)
+        self._clean_if_deleted(job.uuid)
         self.notify(ActionFinished(job.ctx, job.uuid, job.action.name, False, str(exc)))
+
+    def _stale(self, job: Job, event, exc: StaleStep) -> None:
+        """Someone else already did or ended this step: leave everything as it is."""
+        self.log.info(f"Step {job.msg.method} skipped: {exc}", ctx=job.ctx, instance=job.uuid)
+        with self.store.tx():
+            self.store.finish_event(event, "Skipped", str(exc))
+            self.bus.done(job.msg)
+        self._clean_if_deleted(job.uuid)
 
     def _fail(self, job: Job, event, exc: Exception, vm_state: str | None = None,
               **fields) -> None:
@@ -244,19 +294,27 @@ class ComputeManager(ImageOps, MoveOps):
         if vm_state is not None:
             fields["vm_state"] = vm_state
         self.log.error(f"{type(exc).__name__}: {message}", ctx=job.ctx, instance=job.uuid)
-        self.store.add_fault(job.uuid, code, message, details, self.host.name, job.ctx)
+        inst = None
         try:
-            inst = self.store.update_instance(job.uuid, expected_task_state=job.task_state,
-                                              task_state=None, power_state=power, **fields)
+            with self.store.tx():  # fault, task_state, records and message: together
+                self.store.add_fault(job.uuid, code, message, details, self.host.name, job.ctx)
+                try:
+                    inst = self.store.update_instance(job.uuid, expected_task_state=job.task_state,
+                                                      task_state=None, power_state=power, **fields)
+                except UnexpectedTaskState as e:
+                    self.log.warning(f"Task possibly preempted: {e}", ctx=job.ctx, instance=job.uuid)
+                self.store.finish_event(event, "Error", details or message)
+                self.store.finish_action(job.ctx, error=True)
+                job.commit()
+        except StaleStep as e:
+            self._stale(job, event, e)
+            return
+        if inst is not None:
             self.log.info(f"Successfully reverted task state from {job.task_state} on failure "
                           "for instance.", ctx=job.ctx, instance=job.uuid)
             if vm_state == S.ERROR:
                 self.log.info("Setting instance vm_state to ERROR", ctx=job.ctx, instance=job.uuid)
             self.changed(inst)
-        except UnexpectedTaskState as e:
-            self.log.warning(f"Task possibly preempted: {e}", ctx=job.ctx, instance=job.uuid)
-        self.store.finish_event(event, "Error", details or message)
-        self.store.finish_action(job.ctx, error=True)
         self.notify(ActionFinished(job.ctx, job.uuid, job.action.name, False, message))
 
     def _took(self, job: Job, start: float, what: str) -> None:
@@ -267,13 +325,19 @@ class ComputeManager(ImageOps, MoveOps):
     def build_and_run_instance(self, msg: Message) -> None:
         inst = self.store.get_instance(msg.args["uuid"])
         if inst is None or inst["deleted_at"] is not None or inst["host"] != self.host.name \
-                or inst["task_state"] != S.SCHEDULING:
+                or inst["task_state"] not in S.BUILD_TASKS:
+            self.bus.done(msg)
             return  # deleted (or taken) while it waited: the delete cleans up
         job = Job(self, msg, inst, ACTIONS["create"])
         event = self.store.start_event(job.ctx, "compute__do_build_and_run_instance", self.host.name)
         start = time.monotonic()
         self.log.debug("Starting instance...", ctx=job.ctx, instance=job.uuid)
         try:
+            if inst["task_state"] != S.SCHEDULING:  # a build cut by a crash: start it afresh
+                self.log.info(f"Build interrupted in {inst['task_state']}; building again",
+                              ctx=job.ctx, instance=job.uuid)
+                self._cleanup_guest(job.uuid)
+                job.inst = self.store.update_instance(job.uuid, ip=None)
             self._claim(job)
             job.task(S.NETWORKING)
             ip = self.store.allocate_ip(self.config.network_name, job.uuid, self._addresses())
@@ -286,12 +350,18 @@ class ComputeManager(ImageOps, MoveOps):
             if image is None:
                 raise DriverError(f"Image {inst['image_id']} could not be found.")
             self.driver.create_disk(job.uuid, image)
+            crash_point("compute.build_and_run_instance:disk_created")
             self.driver.spawn(job.inst, image)
+            crash_point("compute.build_and_run_instance:spawned")
             self.virtlog.info("Instance spawned successfully.", ctx=job.ctx, instance=job.uuid)
             self._took(job, spawn_start, "spawn the instance on the hypervisor")
-            inst = self.store.update_instance(
-                job.uuid, expected_task_state=S.SPAWNING, task_state=None, vm_state=S.ACTIVE,
-                power_state=self.driver.power_state(job.uuid), launched_at=time.time())
+            with self.store.tx():
+                inst = self.store.update_instance(
+                    job.uuid, expected_task_state=S.SPAWNING, task_state=None, vm_state=S.ACTIVE,
+                    power_state=self.driver.power_state(job.uuid), launched_at=time.time())
+                self.store.finish_event(event, "Success")
+                self.store.finish_action(job.ctx)
+                job.commit()
         except UnexpectedTaskState as e:
             self._preempted(job, event, e)  # deleted while building: the delete cleans up
             return
@@ -299,8 +369,6 @@ class ComputeManager(ImageOps, MoveOps):
             self._build_failed(job, event, e)
             return
         self._took(job, start, "build instance")
-        self.store.finish_event(event, "Success")
-        self.store.finish_action(job.ctx)
         self.changed(inst)
         self.notify(ActionFinished(job.ctx, job.uuid, "create", True))
 
@@ -333,15 +401,17 @@ class ComputeManager(ImageOps, MoveOps):
         tried = list(job.args.get("tried", [])) + [self.host.name]
         if len(tried) < self.config.scheduler.max_attempts:
             try:
-                self.store.update_instance(job.uuid, expected_task_state=job.task_state,
-                                           task_state=S.SCHEDULING, host=None, ip=None)
+                with self.store.tx():
+                    self.store.update_instance(job.uuid, expected_task_state=job.task_state,
+                                               task_state=S.SCHEDULING, host=None, ip=None)
+                    self.store.finish_event(event, "Error", str(exc))
+                    self.bus.cast(CONDUCTOR, "build_instances", job.ctx, uuid=job.uuid, tried=tried)
+                    job.commit()
             except UnexpectedTaskState as e:
                 self._preempted(job, event, e)
                 return
             self.log.debug(f"Build of instance {job.uuid} was re-scheduled: {exc}",
                            ctx=job.ctx, instance=job.uuid)
-            self.store.finish_event(event, "Error", str(exc))
-            self.bus.cast(CONDUCTOR, "build_instances", job.ctx, uuid=job.uuid, tried=tried)
             self.changed(self.store.get_instance(job.uuid))
             return
         self._fail(job, event, exc, vm_state=S.ERROR, host=None, ip=None)
@@ -409,12 +479,22 @@ class ComputeManager(ImageOps, MoveOps):
 
     def _delete(self, job: Job):
         self.log.info("Terminating instance", ctx=job.ctx, instance=job.uuid)
-        return self.terminate(job.uuid, job.ctx)
+        mig = self.store.active_migration(job.uuid)
+        others = {mig["source_host"], mig["dest_host"]} - {None, self.host.name} if mig else set()
+        fields = self.terminate(job.uuid, job.ctx)
+
+        def end_move():  # a delete wins over a move: its steps find it ended and stop
+            if mig is not None:
+                self.store.update_migration(mig["id"], status="error", held_host=None)
+            self._cast_cleanups(job.uuid, job.ctx, others)
+        job.on_commit(end_move)
+        return fields
 
     _force_delete = _delete
 
     def terminate(self, uuid: str, ctx: str | None) -> dict:
-        self._drop_migration(uuid)
+        """Everything of the instance on this host: guest, disk (and a move's kept copy),
+        shelve image, IPs. Other hosts a move involved are cleaned by their own services."""
         start = time.monotonic()
         self.driver.destroy(uuid)
         self.virtlog.info("Instance destroyed successfully.", ctx=ctx, instance=uuid)
@@ -423,6 +503,7 @@ class ComputeManager(ImageOps, MoveOps):
         path = self.driver.files.instance_dir(uuid)
         self.virtlog.info(f"Deleting instance files {path}", ctx=ctx, instance=uuid)
         self.driver.delete_files(uuid)
+        self.driver.files.remove_tree(self.driver.resize_dir(uuid))
         self.virtlog.info(f"Deletion of {path} complete", ctx=ctx, instance=uuid)
         start = time.monotonic()
         self.images.delete_shelved(uuid)
@@ -430,155 +511,3 @@ class ComputeManager(ImageOps, MoveOps):
         self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to deallocate network for "
                       "instance.", ctx=ctx, instance=uuid)
         return {"vm_state": S.DELETED, "deleted_at": time.time(), "power_state": S.NOSTATE}
-
-    # -- start-up recovery and power-state sync -----------------------------------------
-    def init_host(self) -> None:
-        """Nova's _init_instance: finish or undo what a previous run left half done."""
-        self.store.drop_claims(self.topic)  # their owner died mid-operation
-        pending = {m["payload"]["args"].get("uuid") for m in self.store.pending_messages(self.topic)}
-        for inst in self.store.list_instances(self.host.name):
-            if inst["task_state"] is not None and inst["uuid"] not in pending:
-                try:
-                    self._recover(inst)
-                except Exception as e:  # noqa: BLE001 - one instance must not stop the host
-                    self.log.error(f"Recovery at start-up failed: {type(e).__name__}: {e}",
-                                   instance=inst["uuid"])
-        for step in (self._destroy_orphans, self.sync_power_states):
-            try:
-                step()
-            except Exception as e:  # noqa: BLE001
-                self.log.error(f"{step.__name__} at start-up failed: {type(e).__name__}: {e}")
-
-    def _recover(self, inst: dict) -> None:
-        uuid, task = inst["uuid"], inst["task_state"]
-        if task == S.DELETING:
-            self.log.info("Instance found in task_state deleting at start-up; finishing the delete",
-                          instance=uuid)
-            fields = self.terminate(uuid, None)
-            inst = self.store.update_instance(uuid, task_state=None, **fields)
-        elif task in S.RESIZE_TASKS and self._recover_move(inst):
-            inst = self.store.get_instance(uuid)
-        elif task in S.BUILD_TASKS:
-            self.log.warning(f"Instance failed to spawn: the service restarted during {task}",
-                             instance=uuid)
-            self.store.add_fault(uuid, 500, "Instance build was interrupted by a restart of the "
-                                 "compute service", None, self.host.name, None)
-            inst = self.store.update_instance(uuid, task_state=None, vm_state=S.ERROR)
-        else:
-            self.log.info(f"Instance found in task_state {task} at start-up; resetting it",
-                          instance=uuid)
-            inst = self.store.update_instance(uuid, task_state=None,
-                                              power_state=self.driver.power_state(uuid))
-        self.changed(inst)
-
-    def _destroy_orphans(self) -> None:
-        """Guests whose instance was deleted while this host was down (a local delete)."""
-        for uuid in self.driver.guests():
-            inst = self.store.get_instance(uuid)
-            if inst is not None and inst["deleted_at"] is not None and inst["host"] == self.host.name:
-                self.log.warning("Destroying instance deleted while its host was down",
-                                 instance=uuid)
-                self._cleanup_guest(uuid)
-
-    def _request_self(self, action_name: str, inst: dict, host: str, reason: str, **args) -> None:
-        """A periodic task asks for an action as the API would: CAS, record, cast."""
-        action = ACTIONS[action_name]
-        taken = self.store.begin_task(inst["uuid"], action.vm_states, action.task_states, False,
-                                      action.task_state)
-        if taken is None:
-            return
-        ctx = new_request_id()
-        self.store.start_action(inst["uuid"], action.instance_action, ctx)
-        self.log.info(reason, ctx=ctx, instance=inst["uuid"])
-        self.bus.cast(compute_topic(host), action_name, ctx, uuid=inst["uuid"], **args)
-        self.changed(taken)
-
-    def _poll_unconfirmed_resizes(self) -> None:
-        window = self.config.scheduler.resize_confirm_window
-        if window <= 0:
-            return
-        for mig in self.store.finished_migrations(self.host.name, time.time() - window):
-            inst = self.store.get_instance(mig["instance_uuid"])
-            if inst and inst["vm_state"] == S.RESIZED and inst["task_state"] is None:
-                self._request_self("confirm_resize", inst, mig["source_host"],
-                                   f"Automatically confirming migration {mig['id']} for instance "
-                                   f"{inst['uuid']}")
-
-    def _poll_shelved_instances(self) -> None:
-        wait = self.config.scheduler.shelved_offload_time
-        if wait <= 0:
-            return
-        for inst in self.store.list_instances(self.host.name):
-            shelved_at = inst["sys_meta"].get("shelved_at")
-            if inst["vm_state"] == S.SHELVED and shelved_at and time.time() - shelved_at > wait:
-                self._request_self("shelve_offload", inst, self.host.name,
-                                   f"Shelved instance offloaded after {wait} seconds")
-
-    def _destroy_evacuated(self, guests: dict) -> None:
-        """Guests here whose instance now lives on another host (evacuated while this host was
-        down) are destroyed, so an instance never runs on two hosts."""
-        for uuid in guests:
-            inst = self.store.get_instance(uuid)
-            if (inst is not None and inst["deleted_at"] is None and inst["host"] not in (None, self.host.name)
-                    and inst["task_state"] is None and self.store.active_migration(uuid) is None):
-                self.log.warning(f"Instance has been moved to {inst['host']}; deleting it from this host",
-                                 instance=uuid)
-                self._cleanup_guest(uuid, keep_ips=True)
-
-    LIFECYCLE = {0: "Defined", 1: "Undefined", 2: "Started", 3: "Paused", 4: "Resumed",
-                 5: "Stopped", 6: "Shutdown", 7: "PMSuspended", 8: "Crashed"}
-
-    def _lifecycle_event(self, uuid: str, event: int) -> None:
-        """On libvirt's event thread: hand the event to this service's thread."""
-        self.call(self._on_lifecycle, uuid, event)
-
-    def _on_lifecycle(self, uuid: str, event: int) -> None:
-        inst = self.store.get_instance(uuid)
-        if inst is None or inst["host"] != self.host.name or inst["deleted_at"] is not None:
-            return
-        name = self.LIFECYCLE.get(event)
-        if name in ("Started", "Paused", "Resumed", "Stopped", "Suspended"):
-            self.log.info(f"VM {name} (Lifecycle Event)", instance=uuid)
-        if inst["task_state"] is None:  # an operation in flight owns the state
-            self._sync_one(inst, self.driver.power_state(uuid))
-
-    def sync_power_states(self) -> None:
-        """Nova's _sync_power_states: the hypervisor is the authority on power."""
-        try:
-            guests = self.driver.guests()
-        except DriverError as e:
-            self.log.warning(f"Power-state sync skipped: {e}")
-            return
-        self._destroy_evacuated(guests)
-        for inst in self.store.list_instances(self.host.name):
-            if inst["task_state"] is None:
-                self._sync_one(inst, guests.get(inst["uuid"], S.NOSTATE))
-
-    def _sync_one(self, inst: dict, power: int) -> None:
-        vm = inst["vm_state"]
-        fields = {}
-        if power != inst["power_state"]:
-            self.log.warning(
-                f"During _sync_instance_power_state the DB power_state ({inst['power_state']}) "
-                f"does not match the vm_power_state from the hypervisor ({power}). Updating "
-                "power_state in the DB to match the hypervisor.", instance=inst["uuid"])
-            fields["power_state"] = power
-        if vm in (S.SHELVED_OFFLOADED, S.RESCUED, S.RESIZED, S.SUSPENDED, S.ERROR, S.SHELVED):
-            pass  # Nova leaves these to the operator
-        elif vm in (S.ACTIVE, S.PAUSED) and power in (S.SHUTDOWN, S.CRASHED):
-            self.log.warning("Instance shutdown by itself. Calling the stop API. Current "
-                             f"vm_state: {vm}, current task_state: None, original DB "
-                             f"power_state: {inst['power_state']}, current VM power_state: "
-                             f"{power}", instance=inst["uuid"])
-            self.driver.power_off(inst["uuid"], 0)
-            fields.update(vm_state=S.STOPPED, power_state=S.SHUTDOWN)
-        elif vm == S.STOPPED and power == S.RUNNING:
-            self.log.warning("Instance is not stopped. Calling the stop API.", instance=inst["uuid"])
-            self.driver.power_off(inst["uuid"], 0)
-            fields["power_state"] = S.SHUTDOWN
-        if fields:
-            try:
-                self.changed(self.store.update_instance(inst["uuid"], expected_task_state=None,
-                                                        **fields))
-            except UnexpectedTaskState:
-                pass  # an operation started meanwhile; it owns the state now

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 from . import states as S
+from .crashpoints import crash_point
+from .errors import DriverError
 
 
 class ImageOps:
@@ -17,7 +19,9 @@ class ImageOps:
         try:
             job.task(S.IMAGE_SNAPSHOT)
             self.virtlog.info("Beginning cold snapshot process", ctx=job.ctx, instance=job.uuid)
-            checksum = self.driver.snapshot_disk(job.uuid, Path(image["path"]), job.progress)
+            checksum = self.driver.snapshot_disk(job.uuid, Path(image["path"]), job.progress,
+                                                 was=job.inst["power_state"])
+            crash_point("compute.snapshot:exported")
             job.task(S.IMAGE_PENDING_UPLOAD)
             job.task(S.IMAGE_UPLOADING)
             self.images.finalize(image["id"], checksum)
@@ -59,16 +63,18 @@ class ImageOps:
     def _shelve(self, job):
         image = self.store.get_image(job.args["image_id"])
         self.log.info("Shelving", ctx=job.ctx, instance=job.uuid)
-        try:
-            self.driver.power_off(job.uuid, self.config.compute.shutdown_timeout)
-            self.driver.discard_saved_state(job.uuid)
-            job.task(S.SHELVING_IMAGE_PENDING_UPLOAD)
-            job.task(S.SHELVING_IMAGE_UPLOADING)
-            checksum = self.driver.snapshot_disk(job.uuid, Path(image["path"]), job.progress)
-            self.images.finalize(image["id"], checksum)
-        except Exception:
-            self.images.delete(image, force=True)
-            raise
+        if image["status"] != "active":  # else: a shelve that runs again has its image
+            try:
+                self.driver.power_off(job.uuid, self.config.compute.shutdown_timeout)
+                self.driver.discard_saved_state(job.uuid)
+                job.task(S.SHELVING_IMAGE_PENDING_UPLOAD)
+                job.task(S.SHELVING_IMAGE_UPLOADING)
+                checksum = self.driver.snapshot_disk(job.uuid, Path(image["path"]), job.progress)
+                self.images.finalize(image["id"], checksum)
+                crash_point("compute.shelve:image_saved")
+            except Exception:
+                self.images.delete(image, force=True)
+                raise
         meta = {**job.inst["sys_meta"], "shelved_at": time.time(), "shelved_image_id": image["id"],
                 "shelved_host": self.host.name}
         fields = {"sys_meta": meta, "power_state": S.SHUTDOWN, "progress": None}
@@ -81,9 +87,16 @@ class ImageOps:
         return self._offload(job)
 
     def _offload(self, job) -> dict:
-        """Delete the guest and its disk from the host and free its resources."""
+        """Delete the guest and its disk from the host and free its resources, once the
+        shelve image is checked whole: it is the only copy from then on."""
         self.log.info("Shelve offloading", ctx=job.ctx, instance=job.uuid)
+        image_id = job.inst["sys_meta"].get("shelved_image_id") or job.args.get("image_id")
+        image = self.store.get_image(image_id) if image_id else None
+        if not self.images.is_whole(image):
+            raise DriverError(f"shelve image {image_id} of {job.uuid} is missing or damaged; "
+                              "the instance's disk is kept on its host")
         self.driver.destroy(job.uuid)
+        crash_point("compute.shelve_offload:destroyed")
         self.driver.delete_files(job.uuid)
         return {"vm_state": S.SHELVED_OFFLOADED, "host": None, "power_state": S.SHUTDOWN}
 
@@ -92,7 +105,7 @@ class ImageOps:
         image_id = job.inst["sys_meta"].get("shelved_image_id")
         image = self.store.get_image(image_id) if image_id else None
         self.log.info("Unshelving", ctx=job.ctx, instance=job.uuid)
-        if self.driver.power_state(job.uuid) != S.NOSTATE:
+        if self.driver.power_state(job.uuid) != S.NOSTATE:  # shelved here, or spawned by a first run
             self.driver.power_on(job.uuid)
         else:
             try:
@@ -100,6 +113,7 @@ class ImageOps:
                     raise FileNotFoundError(f"shelve image {image_id} of {job.uuid} is gone")
                 job.task(S.SPAWNING)
                 self.driver.create_disk(job.uuid, image, progress=job.progress)
+                crash_point("compute.unshelve:disk_created")
                 self.driver.spawn({**job.inst, "host": self.host.name}, image)
             except Exception as e:
                 self._cleanup_guest(job.uuid, keep_ips=True)

@@ -18,3 +18,12 @@ class Rollback(Exception):
 
 
 CONTINUES = object()  # a handler's result: the operation goes on in another service
+
+
+class StaleStep(Exception):
+    """A step whose move is no longer where the step expects it (already done, taken over or
+    ended): it does nothing and its message goes. The migration's status decided."""
+
+
+def describe_migration(mig: dict) -> str:
+    return f"migration {mig['id']} ({mig['migration_type']}, {mig['status']})"

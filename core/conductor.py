@@ -8,6 +8,7 @@ from typing import Callable
 from . import states as S
 from .bus import CONDUCTOR, Message, MessageBus, compute_topic
 from .config import Config
+from .crashpoints import crash_point
 from .errors import NoValidHost, UnexpectedTaskState
 from .events import ActionFinished, InstanceChanged
 from .hosts import host_states
@@ -31,7 +32,9 @@ class Conductor:
                 if msg is None:
                     continue
                 try:
+                    crash_point(f"conductor.{msg.method}:start")
                     self.handle(msg)
+                    crash_point(f"conductor.{msg.method}:done")
                 except Exception as e:  # noqa: BLE001 - one bad request must not stop placement
                     inst = self.store.get_instance(msg.args.get("uuid", ""))
                     if inst is not None and inst["task_state"] is not None:
@@ -41,7 +44,7 @@ class Conductor:
                         self.log.error(f"{msg.method} failed: {type(e).__name__}: {e}",
                                        ctx=msg.request_id)
                 finally:
-                    self.bus.done(msg)
+                    self.bus.done(msg)  # a no-op when the step committed it
             except Exception as e:  # noqa: BLE001 - the store itself (locked, say)
                 self.log.error(f"Conductor error: {type(e).__name__}: {e}")
                 stop.wait(0.5)
@@ -72,15 +75,20 @@ class Conductor:
         if fields.get("vm_state") == S.ERROR:
             self.utils_log.warning("Setting instance to ERROR state.", ctx=msg.request_id,
                                    instance=inst["uuid"])
-        self.store.add_fault(inst["uuid"], getattr(exc, "code", 500), message, None, None, msg.request_id)
-        try:
-            done = self.store.update_instance(inst["uuid"], expected_task_state=inst["task_state"],
-                                              task_state=None, **fields)
+        done = None
+        with self.store.tx():  # fault, task_state, records and message: together
+            self.store.add_fault(inst["uuid"], getattr(exc, "code", 500), message, None, None,
+                                 msg.request_id)
+            try:
+                done = self.store.update_instance(inst["uuid"], expected_task_state=inst["task_state"],
+                                                  task_state=None, **fields)
+            except UnexpectedTaskState:
+                pass
+            self.store.finish_event(event, "Error", message)
+            self.store.finish_action(msg.request_id, error=True)
+            self.bus.done(msg)
+        if done is not None:
             self.notify(InstanceChanged(done))
-        except UnexpectedTaskState:
-            pass
-        self.store.finish_event(event, "Error", message)
-        self.store.finish_action(msg.request_id, error=True)
         action = "create" if msg.method == "build_instances" else msg.method
         self.notify(ActionFinished(msg.request_id, inst["uuid"], action, False, message))
 
@@ -111,22 +119,25 @@ class Conductor:
                         **(on_fail or {}))
             return
         live = kind == "live-migration"
-        mig = self.store.create_migration({
-            "instance_uuid": inst["uuid"], "migration_type": kind, "source_host": inst["host"],
-            "dest_host": dest.name, "old_flavor": old.name, "new_flavor": new.name,
-            "status": "accepted" if live else "pre-migrating", "held_host": dest.name,
-            "held_vcpus": new.vcpus, "held_memory_mb": new.ram_mb, "held_root_gb": new.disk_gb,
-            "request_id": msg.request_id})
-        self.store.finish_event(event, "Success")
         first_host = inst["host"] if live else dest.name
-        if kind == "evacuation":
-            try:
-                self.notify(InstanceChanged(self.store.update_instance(
-                    inst["uuid"], expected_task_state=inst["task_state"], host=dest.name)))
-            except UnexpectedTaskState:
-                return
-        self.bus.cast(compute_topic(first_host), step, msg.request_id, uuid=inst["uuid"],
-                      action=msg.method, migration_id=mig)
+        try:
+            with self.store.tx():  # the migration, the instance and the first step: together
+                mig = self.store.create_migration({
+                    "instance_uuid": inst["uuid"], "migration_type": kind,
+                    "source_host": inst["host"], "dest_host": dest.name, "old_flavor": old.name,
+                    "new_flavor": new.name, "status": "accepted" if live else "pre-migrating",
+                    "held_host": dest.name, "held_vcpus": new.vcpus, "held_memory_mb": new.ram_mb,
+                    "held_root_gb": new.disk_gb, "request_id": msg.request_id})
+                taken = self.store.update_instance(
+                    inst["uuid"], expected_task_state=inst["task_state"],
+                    **({"host": dest.name} if kind == "evacuation" else {"task_state": inst["task_state"]}))
+                self.store.finish_event(event, "Success")
+                self.bus.cast(compute_topic(first_host), step, msg.request_id, uuid=inst["uuid"],
+                              action=msg.method, migration_id=mig)
+                self.bus.done(msg)
+        except UnexpectedTaskState:
+            return  # deleted meanwhile: the delete ends the action
+        self.notify(InstanceChanged(taken))
 
     def migrate(self, msg: Message) -> None:
         self._move(msg, "migration", None, "prep_resize")
@@ -147,24 +158,30 @@ class Conductor:
         if inst is None:
             return
         if inst["host"] is not None:
-            self.bus.cast(compute_topic(inst["host"]), "unshelve", msg.request_id, uuid=inst["uuid"])
+            with self.store.tx():
+                self.bus.cast(compute_topic(inst["host"]), "unshelve", msg.request_id,
+                              uuid=inst["uuid"])
+                self.bus.done(msg)
             return
         event = self.store.start_event(msg.request_id, "conductor_unshelve_instance", None)
         try:
             dest = self.scheduler.select_destination(
                 self._spec(inst, az=msg.args.get("availability_zone")),
                 host_states(self.config, self.store), msg.request_id)
-            taken = self.store.update_instance(inst["uuid"], expected_task_state=S.UNSHELVING,
-                                               host=dest.name,
-                                               availability_zone=dest.config.availability_zone)
+            with self.store.tx():
+                taken = self.store.update_instance(inst["uuid"], expected_task_state=S.UNSHELVING,
+                                                   host=dest.name,
+                                                   availability_zone=dest.config.availability_zone)
+                self.store.finish_event(event, "Success")
+                self.bus.cast(compute_topic(dest.name), "unshelve", msg.request_id,
+                              uuid=inst["uuid"])
+                self.bus.done(msg)
         except NoValidHost as e:
             self._abort(msg, inst, e, event)
             return
         except UnexpectedTaskState:
             return
-        self.store.finish_event(event, "Success")
         self.notify(InstanceChanged(taken))
-        self.bus.cast(compute_topic(dest.name), "unshelve", msg.request_id, uuid=inst["uuid"])
 
     def build_instances(self, msg: Message) -> None:
         ctx, uuid, tried = msg.request_id, msg.args["uuid"], msg.args.get("tried", [])
@@ -179,11 +196,15 @@ class Conductor:
             self._abort(msg, inst, e, event, vm_state=S.ERROR)
             return
         try:
-            inst = self.store.update_instance(uuid, expected_task_state=S.SCHEDULING, host=host.name,
-                                              availability_zone=host.config.availability_zone)
+            with self.store.tx():  # the placement and the build's cast: together
+                inst = self.store.update_instance(uuid, expected_task_state=S.SCHEDULING,
+                                                  host=host.name,
+                                                  availability_zone=host.config.availability_zone)
+                self.store.finish_event(event, "Success")
+                self.bus.cast(compute_topic(host.name), "build_and_run_instance", ctx, uuid=uuid,
+                              tried=tried)
+                self.bus.done(msg)
         except UnexpectedTaskState:
             self.store.finish_event(event, "Error", "deleted while scheduling")
             return
-        self.store.finish_event(event, "Success")
         self.notify(InstanceChanged(inst))
-        self.bus.cast(compute_topic(host.name), "build_and_run_instance", ctx, uuid=uuid, tried=tried)

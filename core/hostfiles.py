@@ -16,6 +16,7 @@ import threading
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from .crashpoints import crash_point
 from .errors import DriverError
 
 CHUNK = 1 << 20
@@ -67,6 +68,13 @@ class LocalFiles:
     def rename(self, src, dest) -> None:
         os.replace(src, dest)
 
+    def list_dir(self, path) -> list[str]:
+        """Names in a directory; [] when it does not exist."""
+        try:
+            return sorted(os.listdir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def makedirs(self, path) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
 
@@ -110,6 +118,7 @@ def _copy_stream(src: Path, dest: Path, progress: Progress | None) -> None:
     with open(src, "rb") as fin, open(dest, "wb") as fout:
         while chunk := fin.read(CHUNK):
             fout.write(chunk)
+            crash_point("copy:writing")
             done += len(chunk)
             if progress:
                 progress(done, total)
@@ -250,6 +259,14 @@ class RemoteFiles:
 
     def rename(self, src, dest) -> None:
         self.run("mv", "-f", "--", str(src), str(dest))
+
+    def list_dir(self, path) -> list[str]:
+        def listing():
+            try:
+                return sorted(self._sftp_client().listdir(str(path)))
+            except FileNotFoundError:
+                return []
+        return self._io(f"listing of {path}", listing)
 
     def makedirs(self, path) -> None:
         self.run("mkdir", "-p", "--", str(path))

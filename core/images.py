@@ -71,6 +71,15 @@ class ImageStore:
         self.store.update_image(image_id, size=path.stat().st_size, checksum=checksum,
                                 status="active", disk_format=disk_format_of(path))
 
+    @staticmethod
+    def is_whole(image: dict | None) -> bool:
+        """The image's file is there with the size and sha256 recorded for it."""
+        if image is None or image["status"] != "active" or not image["checksum"]:
+            return False
+        path = Path(image["path"])
+        return path.is_file() and path.stat().st_size == image["size"] and \
+            sha256_file(path) == image["checksum"]
+
     def users(self, image_id: str) -> list[dict]:
         """Shelved instances that need this image to come back."""
         return [i for i in self.store.list_instances()

@@ -14,7 +14,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import Conflict, UnexpectedTaskState
+from .errors import Conflict, NovaError, UnexpectedTaskState
+
+
+class StoreError(NovaError):
+    """The state store cannot be opened or used: the message says which file and what to do."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -58,7 +62,7 @@ CREATE TABLE IF NOT EXISTS migrations (
     source_host TEXT, dest_host TEXT, old_flavor TEXT, new_flavor TEXT, status TEXT NOT NULL,
     held_host TEXT, held_vcpus INTEGER NOT NULL DEFAULT 0, held_memory_mb INTEGER NOT NULL DEFAULT 0,
     held_root_gb INTEGER NOT NULL DEFAULT 0, request_id TEXT, created_at REAL NOT NULL,
-    updated_at REAL NOT NULL);
+    updated_at REAL NOT NULL, disk_size INTEGER, disk_sha256 TEXT);
 CREATE INDEX IF NOT EXISTS migrations_instance ON migrations(instance_uuid);
 CREATE TABLE IF NOT EXISTS services (
     host TEXT PRIMARY KEY, pid INTEGER, heartbeat REAL, disabled INTEGER NOT NULL DEFAULT 0,
@@ -86,22 +90,44 @@ def _instance(row: sqlite3.Row | None) -> dict | None:
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    """read_only: opened with SQLite's mode=ro, so a read-only process cannot write the
+    store whatever its code does. `fresh` tells whether this open created the schema (an
+    empty, new or zero-byte file), which the engine checks against the hosts."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._local = threading.local()
-        self.conn.executescript(SCHEMA)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if read_only and not self.path.is_file():
+                raise StoreError(f"state store {self.path} does not exist; a read-only process "
+                                 "cannot create it")
+            tables = {r[0] for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            self.fresh = "instances" not in tables
+            if not read_only:
+                self.conn.executescript(SCHEMA)
+                _add_missing_columns(self.conn)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(describe_db_error(self.path, e)) from None
 
     @property
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
+            if self.read_only:
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10,
+                                       isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                       check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
         return conn
 
@@ -240,10 +266,18 @@ class Store:
             tuple(fields.values()))
         return cur.lastrowid
 
-    def update_migration(self, migration_id: int, **fields) -> None:
+    def update_migration(self, migration_id: int, expected_status=None, **fields) -> bool:
+        """Write fields; with expected_status (a status or a tuple of them), only if the
+        migration is still in it: the compare-and-swap every move step and recovery goes
+        through, so two of them never both act on one move. False when it was not."""
         fields["updated_at"] = time.time()
         sets = ", ".join(f"{k}=?" for k in fields)
-        self.conn.execute(f"UPDATE migrations SET {sets} WHERE id=?", (*fields.values(), migration_id))
+        sql, args = f"UPDATE migrations SET {sets} WHERE id=?", [*fields.values(), migration_id]
+        if expected_status is not None:
+            statuses = (expected_status,) if isinstance(expected_status, str) else tuple(expected_status)
+            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            args += statuses
+        return self.conn.execute(sql, args).rowcount == 1
 
     def get_migration(self, migration_id: int) -> dict | None:
         row = self.conn.execute("SELECT * FROM migrations WHERE id=?", (migration_id,)).fetchone()
@@ -277,6 +311,13 @@ class Store:
         self.conn.execute(
             "UPDATE instance_actions SET finish_time=?, message=CASE WHEN ? THEN 'Error' "
             "ELSE message END WHERE request_id=?", (time.time(), error, request_id))
+
+    def open_request(self, uuid: str) -> str | None:
+        """The request id of the instance's newest unfinished action."""
+        row = self.conn.execute(
+            "SELECT request_id FROM instance_actions WHERE instance_uuid=? AND finish_time IS "
+            "NULL ORDER BY id DESC LIMIT 1", (uuid,)).fetchone()
+        return row[0] if row else None
 
     def get_action(self, request_id: str) -> dict | None:
         row = self.conn.execute("SELECT * FROM instance_actions WHERE request_id=?",
@@ -391,10 +432,29 @@ class Store:
                                  (topic,) if topic else ()).fetchall()
         return [dict(r, payload=json.loads(r["payload"])) for r in rows]
 
-    def drop_claims(self, topic: str) -> None:
-        """Delete the messages a dead owner had claimed: its in-flight work, which start-up
-        recovery finishes or undoes from the instances' task_state."""
-        self.conn.execute("DELETE FROM messages WHERE topic=? AND claimed_by IS NOT NULL", (topic,))
+    def requeue_claims(self, topic: str, alive) -> int:
+        """Give back the messages of `topic` whose claimer is dead (alive(owner) is False):
+        the step it was running runs again, and every step is idempotent."""
+        rows = self.conn.execute("SELECT id, claimed_by FROM messages WHERE topic=? AND "
+                                 "claimed_by IS NOT NULL", (topic,)).fetchall()
+        dead = [r["id"] for r in rows if not alive(r["claimed_by"])]
+        for mid in dead:
+            self.release_claim(mid)
+        return len(dead)
+
+    def messages_for(self, uuid: str) -> list[dict]:
+        """The queued or running steps of one instance, on any topic."""
+        return [m for m in self.pending_messages() if m["payload"]["args"].get("uuid") == uuid]
+
+    def put_message_unless_queued(self, topic: str, payload: dict, uuid: str) -> bool:
+        """Queue a step for an instance only if none of its steps is queued or running
+        (recovery's re-send), in one statement so it cannot race another process's."""
+        pattern = f"%{uuid}%"
+        cur = self.conn.execute(
+            "INSERT INTO messages (topic, payload, created_at) SELECT ?, ?, ? WHERE NOT EXISTS "
+            "(SELECT 1 FROM messages WHERE payload LIKE ?)",
+            (topic, json.dumps(payload), time.time(), pattern))
+        return cur.rowcount == 1
 
     # -- compute services --------------------------------------------------------------
     def heartbeat(self, host: str, pid: int | None, when: float | None = None) -> None:
@@ -411,6 +471,29 @@ class Store:
                           (host,))
         sets = ", ".join(f"{k}=?" for k in fields)
         self.conn.execute(f"UPDATE services SET {sets} WHERE host=?", (*fields.values(), host))
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Stores made by an earlier version lack the newer columns."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(migrations)")}
+    for column, kind in (("disk_size", "INTEGER"), ("disk_sha256", "TEXT")):
+        if column not in have:
+            conn.execute(f"ALTER TABLE migrations ADD COLUMN {column} {kind}")
+
+
+def describe_db_error(path: Path, e: sqlite3.Error) -> str:
+    """One line for a store that cannot be used, saying what to do about it."""
+    reason = str(e)
+    if "locked" in reason:
+        hint = "another process holds it locked; try again when it is done"
+    elif "malformed" in reason or "not a database" in reason:
+        hint = ("it is damaged; restore it from a backup, or move the state dir aside to "
+                "start afresh (the guests on the hosts are then unknown to novatui)")
+    elif "unable to open" in reason or "readonly" in reason:
+        hint = "check that the state dir exists and that this user can write it"
+    else:
+        hint = "check the disk that holds it (full? read-only?)"
+    return f"state store {path}: {reason}; {hint}"
 
 
 def _task_clause(expected) -> tuple[str, list]:

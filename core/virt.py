@@ -251,7 +251,7 @@ class LibvirtDriver:
         xml = build_domain_xml(inst, self.disk_path(inst["uuid"]), self.domain_type,
                                self.disk_format or image["disk_format"])
         dom = self._call("defineXML", inst["uuid"], self.conn.defineXML, xml)
-        if start:
+        if start and not dom.isActive():  # active already: a spawn that runs again
             self._call("create", inst["uuid"], dom.createWithFlags, 0)
         self._changed(inst["uuid"], redefined=True)
 
@@ -314,20 +314,30 @@ class LibvirtDriver:
             self._call("managedSaveRemove", uuid, dom.managedSaveRemove, 0)
             self._changed(uuid)
 
+    # Each of these does nothing when the guest is already as asked: a step that runs again
+    # after a crash finds its work done.
     def pause(self, uuid: str) -> None:
-        self._call("suspend", uuid, self._need(uuid).suspend)
+        dom = self._need(uuid)
+        if dom.state()[0] != libvirt.VIR_DOMAIN_PAUSED:
+            self._call("suspend", uuid, dom.suspend)
         self._changed(uuid)
 
     def unpause(self, uuid: str) -> None:
-        self._call("resume", uuid, self._need(uuid).resume)
+        dom = self._need(uuid)
+        if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            self._call("resume", uuid, dom.resume)
         self._changed(uuid)
 
     def suspend(self, uuid: str) -> None:
-        self._call("managedSave", uuid, self._need(uuid).managedSave, 0)
+        dom = self._need(uuid)
+        if dom.isActive() or not dom.hasManagedSaveImage(0):
+            self._call("managedSave", uuid, dom.managedSave, 0)
         self._changed(uuid)
 
     def resume(self, uuid: str) -> None:
-        self._call("create", uuid, self._need(uuid).createWithFlags, 0)
+        dom = self._need(uuid)
+        if not dom.isActive():
+            self._call("create", uuid, dom.createWithFlags, 0)
         self._changed(uuid)
 
     def destroy(self, uuid: str) -> None:
@@ -355,19 +365,24 @@ class LibvirtDriver:
         return None if dom is None else self._call("XMLDesc", uuid, dom.XMLDesc, flags)
 
     # -- image work ----------------------------------------------------------------------
-    def snapshot_disk(self, uuid: str, dest: Path, progress=None) -> str:
+    def snapshot_disk(self, uuid: str, dest: Path, progress=None, was: int | None = None) -> str:
         """Nova's cold snapshot: a running or paused guest is managed-saved while its disk is
-        copied, then restored as it was. Returns the copy's sha256."""
+        copied, then restored as it was. Returns the copy's sha256. `was` (a power_state)
+        tells a snapshot that runs again after a crash how to restore a guest it finds
+        managed-saved by its first run."""
         dom = self._need(uuid)
         state = dom.state()[0]
         saved = state in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED)
+        paused = state == libvirt.VIR_DOMAIN_PAUSED
         if saved:
             self._call("managedSave", uuid, dom.managedSave, 0)
+        elif was in (S.RUNNING, S.PAUSED_POWER) and dom.hasManagedSaveImage(0):
+            saved, paused = True, was == S.PAUSED_POWER
         try:
             return self._export_disk(uuid, dest, progress)
         finally:
             if saved:
-                self._restore(dom, uuid, paused=state == libvirt.VIR_DOMAIN_PAUSED)
+                self._restore(dom, uuid, paused=paused)
             self._changed(uuid)
 
     def _export_disk(self, uuid: str, dest: Path, progress=None) -> str:
@@ -402,7 +417,8 @@ class LibvirtDriver:
         touched. The guest's own definition is kept as unrescue.xml."""
         uuid = inst["uuid"]
         folder = self.files.instance_dir(uuid)
-        self.files.write_text(folder / "unrescue.xml", self.xml(uuid, inactive=True))
+        if not self.files.exists(folder / "unrescue.xml"):  # else: a rescue that runs again
+            self.files.write_text(folder / "unrescue.xml", self.xml(uuid, inactive=True))
         rescue_disk = self.create_disk(uuid, image, "disk.rescue")
         self.power_off(uuid, 0)
         dom = self.define(inst, image["disk_format"], rescue_disk=rescue_disk)
@@ -411,9 +427,10 @@ class LibvirtDriver:
 
     def unrescue(self, uuid: str) -> None:
         folder = self.files.instance_dir(uuid)
-        xml = self.files.read_text(folder / "unrescue.xml")
-        self.power_off(uuid, 0)
-        self.define_xml(uuid, xml)
+        if self.files.exists(folder / "unrescue.xml"):  # else: defined back by a first run
+            xml = self.files.read_text(folder / "unrescue.xml")
+            self.power_off(uuid, 0)
+            self.define_xml(uuid, xml)
         self.power_on(uuid)
         self.files.remove(folder / "disk.rescue")
         self.files.remove(folder / "unrescue.xml")
@@ -423,19 +440,31 @@ class LibvirtDriver:
         return self.files.root / f"{uuid}_resize"
 
     def migrate_disk_and_power_off(self, uuid: str, timeout: float):
-        """Source side of a cold move: power off, keep the definition in <uuid>_resize with
-        the disk, and undefine here. Returns the disk's path in <uuid>_resize."""
-        xml = self.xml(uuid, inactive=True)
-        self.power_off(uuid, timeout)
+        """Source side of a cold move: power off, keep the definition and the disk in
+        <uuid>_resize, and undefine here. Returns the disk's path in <uuid>_resize.
+
+        Each part checks what is done already, so it can run again after a crash at any
+        point; nothing is ever deleted here."""
         folder, kept = self.files.instance_dir(uuid), self.resize_dir(uuid)
-        self.files.remove_tree(kept)
-        self.files.rename(folder, kept)
-        self.files.write_text(kept / "domain.xml", xml)
+        if self._dom(uuid) is not None:
+            if not self.files.exists(kept):
+                self.files.write_text(folder / "domain.xml", self.xml(uuid, inactive=True))
+            self.power_off(uuid, timeout)
+        if self.files.exists(folder):
+            if self.files.exists(kept):
+                raise DriverError(f"both {folder} and {kept} exist on {self.host.name}; "
+                                  "refusing to choose between two copies of a disk")
+            self.files.rename(folder, kept)
+        if not self.files.exists(kept / "disk"):
+            raise DriverError(f"the disk of {uuid} is in neither {folder} nor {kept} on "
+                              f"{self.host.name}")
         self.destroy(uuid)
         return kept / "disk"
 
     def restore_resize_source(self, uuid: str, start: bool) -> None:
-        """Undo migrate_disk_and_power_off: the source takes its disk and definition back."""
+        """Undo migrate_disk_and_power_off: the source takes its disk and definition back.
+        The caller has made sure that a copy in the instance directory (a resize to the same
+        host) may go."""
         kept, folder = self.resize_dir(uuid), self.files.instance_dir(uuid)
         if self.files.exists(kept):
             self.files.remove_tree(folder)

@@ -8,7 +8,8 @@ import pytest
 from core import states as S
 from core.actions import ACTIONS
 from core.errors import InstanceInvalidState, InstanceIsLocked, NotFound
-from tests.conftest import act, domain, launch, log_text
+from core.engine import Engine
+from tests.conftest import act, domain, launch, log_text, make_config
 
 RUNNING = libvirt.VIR_DOMAIN_RUNNING
 PAUSED = libvirt.VIR_DOMAIN_PAUSED
@@ -144,9 +145,16 @@ def test_no_valid_host_leaves_error_with_fault(engine, state_dir):
     assert "Setting instance to ERROR state." in sch
 
 
-def test_a_failing_libvirt_call_reverts_task_state_and_records_a_fault(engine, state_dir):
+def test_a_failing_libvirt_call_reverts_task_state_and_records_a_fault(tmp_path, state_dir):
+    quiet = make_config(tmp_path, sync=3600, replace={
+        "handle_lifecycle_events = true": "handle_lifecycle_events = false"})
+    with Engine(quiet, state_dir) as engine:
+        _failing_pause(engine, state_dir)
+
+
+def _failing_pause(engine, state_dir):
     inst = launch(engine, "flaky")
-    domain(engine, inst).suspend()  # paused behind the engine's back: libvirt refuses a pause
+    domain(engine, inst).destroy()  # off behind the engine's back, unseen: libvirt refuses a pause
     engine.computes[inst["host"]].driver.save()
     req = engine.request("pause", "flaky")
     action = engine.wait(req, 10)

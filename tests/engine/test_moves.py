@@ -307,30 +307,39 @@ def test_a_step_queued_before_a_delete_does_not_take_the_instance_back(engine):
     assert domain(engine, after).state()[0] == RUNNING
 
 
-def test_a_restart_in_the_middle_of_a_migration_puts_the_instance_back(config, state_dir):
+def test_a_restart_in_the_middle_of_a_migration_carries_it_on(config, state_dir):
+    """A move whose step was lost (no message anywhere) is resumed from its migration
+    record at the next start: never undone, and the disk arrives whole."""
     from core.engine import Engine
     eng = Engine(config, state_dir).start()
     inst = launch(eng, "crashmove", az="az1")
     content = write_guest_data(state_dir, inst)
     dest = {"cmp1": "cmp2", "cmp2": "cmp1"}[inst["host"]]
     # what a crash after the source powered off and moved its disk aside leaves behind
-    # (task_state first, as resize_instance sets it before it powers off)
+    eng.store.start_action(inst["uuid"], "migrate", "req-crashmove")
     eng.store.update_instance(inst["uuid"], task_state="resize_migrating")
     eng.computes[inst["host"]].call(eng.computes[inst["host"]].driver.migrate_disk_and_power_off,
                                     inst["uuid"], 0).result(10)
     eng.store.create_migration({"instance_uuid": inst["uuid"], "migration_type": "migration",
                                 "source_host": inst["host"], "dest_host": dest, "old_flavor": "m1.tiny",
                                 "new_flavor": "m1.tiny", "status": "migrating", "held_host": dest,
-                                "held_vcpus": 1, "held_memory_mb": 512, "held_root_gb": 1})
+                                "held_vcpus": 1, "held_memory_mb": 512, "held_root_gb": 1,
+                                "request_id": "req-crashmove"})
     eng.stop()
     eng = Engine(config, state_dir).start()
     try:
+        assert eng.wait("req-crashmove", 10)["message"] is None
         after = eng.instance("crashmove")
-        assert (after["vm_state"], after["task_state"], after["host"]) == ("active", None, inst["host"])
+        assert (after["vm_state"], after["task_state"], after["host"]) == ("resized", None, dest)
         assert sha(disk(state_dir, after)) == content
-        assert domain(eng, after).state()[0] == RUNNING
-        assert eng.store.list_migrations(inst["uuid"])[-1]["status"] == "error"
-        assert usage(eng)[dest] == (0, 0, 0)
+        kept = state_dir / "hosts" / inst["host"] / "instances" / f"{inst['uuid']}_resize" / "disk"
+        assert sha(kept) == content
+        assert domain(eng, after).state()[0] == RUNNING  # as it was before the move began
+        assert eng.store.list_migrations(inst["uuid"])[-1]["status"] == "finished"
+        assert "Resuming migration" in log_text(state_dir, "n-cpu")
+        reverted = act(eng, "revert_resize", "crashmove")
+        assert (reverted["host"], reverted["vm_state"]) == (inst["host"], "active")
+        assert sha(disk(state_dir, reverted)) == content
     finally:
         eng.stop()
 

@@ -1,0 +1,140 @@
+"""Start-up recovery of a compute service (Nova's init_host / _init_instance), and the
+clean-up of what a deleted instance left on a host. Mixed into ComputeManager.
+
+Recovery never undoes work that is still queued: a step whose claimer died is given back to
+the queue and runs again (every step is idempotent), and a step queued for a host is carried
+on by whichever process drives that host next. Only an instance whose task has no step queued
+or running anywhere is recovered here, from its migration record and the files on the hosts.
+"""
+from __future__ import annotations
+
+from . import states as S
+from .bus import compute_topic
+from .compute_moves import resume_step
+from .compute_shared import describe_migration
+
+
+class RecoveryOps:
+    def init_host(self) -> None:
+        """Requeue what a dead owner of this host was running, then recover the instances
+        whose task has no step left anywhere, then clean this host."""
+        again = self.store.requeue_claims(self.topic, lambda owner: owner == self.bus.owner)
+        if again:
+            self.log.info(f"{again} step(s) interrupted by the previous owner's exit run again")
+        for inst in self.store.list_instances(self.host.name):
+            if inst["task_state"] is not None and not self.store.messages_for(inst["uuid"]):
+                try:
+                    self._recover(inst)
+                except Exception as e:  # noqa: BLE001 - one instance must not stop the host
+                    self.log.error(f"Recovery at start-up failed: {type(e).__name__}: {e}",
+                                   instance=inst["uuid"])
+        for step in (self._destroy_orphans, self._sweep_files, self.sync_power_states):
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001
+                self.log.error(f"{step.__name__} at start-up failed: {type(e).__name__}: {e}")
+
+    def _recover(self, inst: dict) -> None:
+        uuid, task = inst["uuid"], inst["task_state"]
+        ctx = self.store.open_request(uuid)
+        mig = self.store.active_migration(uuid)
+        if task == S.DELETING:
+            self.log.info("Instance found in task_state deleting at start-up; finishing the delete",
+                          instance=uuid)
+            others = {mig["source_host"], mig["dest_host"]} - {None, self.host.name} if mig else set()
+            fields = self.terminate(uuid, ctx)
+            with self.store.tx():
+                if mig:
+                    self.store.update_migration(mig["id"], status="error", held_host=None)
+                self._cast_cleanups(uuid, ctx, others)
+                inst = self.store.update_instance(uuid, task_state=None, **fields)
+                if ctx:
+                    self.store.finish_action(ctx)
+        elif mig is not None and self._resume_move(inst, mig, ctx):
+            return
+        elif task in S.BUILD_TASKS:
+            self.log.warning(f"Instance failed to spawn: the service restarted during {task}",
+                             instance=uuid)
+            self._cleanup_guest(uuid)
+            with self.store.tx():
+                self.store.add_fault(uuid, 500, "Instance build was interrupted by a restart of "
+                                     "the compute service", None, self.host.name, ctx)
+                inst = self.store.update_instance(uuid, task_state=None, vm_state=S.ERROR,
+                                                  host=None, ip=None)
+                if ctx:
+                    self.store.finish_action(ctx, error=True)
+        else:
+            self.log.info(f"Instance found in task_state {task} at start-up; resetting it",
+                          instance=uuid)
+            with self.store.tx():
+                inst = self.store.update_instance(uuid, task_state=None,
+                                                  power_state=self.driver.power_state(uuid))
+                if ctx:
+                    self.store.finish_action(ctx, error=True)
+        self.changed(inst)
+
+    def _resume_move(self, inst: dict, mig: dict, ctx: str | None) -> bool:
+        """A move with no step queued anywhere: send the step its migration's status says
+        comes next (the step checks the status again, so a re-send is harmless)."""
+        step = resume_step(inst, mig)
+        if step is None:
+            return False
+        host, method, args = step
+        sent = self.bus.cast_unless_queued(compute_topic(host), method, ctx or mig["request_id"],
+                                           uuid=inst["uuid"], migration_id=mig["id"], **args)
+        if sent:
+            self.log.warning(f"Resuming {describe_migration(mig)}: {method} on {host}",
+                             instance=inst["uuid"])
+        return True
+
+    # -- what deleted instances leave --------------------------------------------------
+    def _cast_cleanups(self, uuid: str, ctx: str | None, hosts) -> None:
+        for host in sorted(hosts):
+            self.bus.cast(compute_topic(host), "cleanup_deleted", ctx or "", uuid=uuid)
+
+    def cleanup_deleted(self, msg) -> None:
+        """Another host deleted an instance a move had placed here too: its guest and files
+        here go."""
+        self._clean_if_deleted(msg.args["uuid"])
+        self.bus.done(msg)
+
+    def _clean_if_deleted(self, uuid: str) -> None:
+        inst = self.store.get_instance(uuid)
+        if inst is None or inst["deleted_at"] is None:
+            return
+        if self.driver.power_state(uuid) != S.NOSTATE or self.driver.files.exists(
+                self.driver.files.instance_dir(uuid)) or self.driver.files.exists(
+                self.driver.resize_dir(uuid)):
+            self.log.info("Removing what a deleted instance left on this host", instance=uuid)
+            self._cleanup_guest(uuid, keep_ips=True)
+            self.driver.files.remove_tree(self.driver.resize_dir(uuid))
+
+    def _destroy_orphans(self) -> None:
+        """Guests whose instance was deleted while this host was down (a local delete)."""
+        for uuid in self.driver.guests():
+            inst = self.store.get_instance(uuid)
+            if inst is not None and inst["deleted_at"] is not None:
+                self.log.warning("Destroying instance deleted while its host was down",
+                                 instance=uuid)
+                self._clean_if_deleted(uuid)
+
+    def _sweep_files(self) -> None:
+        """Instance directories here that nothing will use: those of deleted instances, and
+        the partial copies (.part) of instances with no step in flight."""
+        files = self.driver.files
+        for name in files.list_dir(files.root):
+            uuid = name.removesuffix("_resize")
+            inst = self.store.get_instance(uuid)
+            if inst is None:
+                continue  # not ours to judge
+            if inst["deleted_at"] is not None:
+                self.log.warning(f"Removing {name}: its instance is deleted", instance=uuid)
+                files.remove_tree(files.root / name)
+            elif inst["task_state"] is None and not self.store.messages_for(uuid):
+                for entry in files.list_dir(files.root / name):
+                    if ".part-" in entry:
+                        files.remove(files.root / name / entry)
+        base = files.root / "_base"
+        for entry in files.list_dir(base):
+            if ".part-" in entry:
+                files.remove(base / entry)
