@@ -122,7 +122,8 @@ class ComputeManager(ImageOps, MoveOps, RecoveryOps, PeriodicOps):
             stop.wait(RECONNECT_SECONDS)
         if stop.is_set():
             return
-        self.init_host()
+        self.init_host()  # which syncs power states: the next sync is one interval away
+        self._next_sync = time.monotonic() + self.config.compute.sync_power_state_interval
         self.ready.set()
         while not stop.is_set():
             try:

@@ -15,19 +15,25 @@ from pathlib import Path
 from typing import Callable
 
 from .api import API, Request
-from .bus import CONDUCTOR, MessageBus
+from .bus import CONDUCTOR, MessageBus, compute_topic
 from .compute import ComputeManager
 from .conductor import Conductor
 from .config import Config
-from .errors import HostOwned, NotFound
+from .errors import HostOwned, NotFound, NovaError
 from .events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
 from .hosts import host_views
 from .images import ImageStore
 from .logs import LogLine, LogSink
+from .statedir import check_store_matches_hosts, prepare_state_dir
 from .store import Store
 from .virt import make_driver, start_event_loop
 
 Listener = Callable[[object], None]
+ADOPT_SECONDS = 0.5
+
+
+class HostUnreachable(NovaError):
+    """A request waits on a host that this process drives and cannot reach."""
 
 
 class HostLock:
@@ -72,14 +78,16 @@ def _pid_alive(pid: int) -> bool:
 
 class Engine:
     """own: "all" (every host, or fail naming the owner), "free" (the hosts no other process
-    drives; the others are reached through the shared bus) or "none" (an API client)."""
+    drives, and any that another process lets go while this one runs; the others are reached
+    through the shared bus) or "none" (an API client). A read-only engine owns nothing and
+    opens the store read-only: it cannot drive a host or write the store."""
 
     def __init__(self, config: Config, state_dir: str | Path, read_only: bool = False,
                  own: str = "all"):
         self.config = config
         self.state_dir = Path(state_dir)
         self.read_only = read_only
-        self.own = own
+        self.own = "none" if read_only else own
         self.owner_id = f"{os.getpid()}-{uuidlib.uuid4().hex[:8]}"
         self._listeners: list[Listener] = []
         self._listen_lock = threading.Lock()
@@ -87,17 +95,19 @@ class Engine:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._locks: list[HostLock] = []
+        self._own_lock = threading.Lock()
         self.computes: dict[str, ComputeManager] = {}
         self.started = False
 
     # -- life cycle --------------------------------------------------------------------
     def start(self, ready_timeout: float = 30.0) -> "Engine":
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = prepare_state_dir(self.state_dir, self.read_only)
         start_event_loop()
-        self.store = Store(self.state_dir / "novatui.db")
-        self.sink = LogSink(self.state_dir / "logs", emit=self._on_log)
+        self.store = Store(self.state_dir / "novatui.db", read_only=self.read_only,
+                           on_fresh=lambda: check_store_matches_hosts(True, self.config, self.state_dir))
+        self.sink = LogSink(self.state_dir / "logs", emit=self._on_log, read_only=self.read_only)
         self.bus = MessageBus(self.store, self.owner_id)
-        self.images = ImageStore(self.store, self.state_dir / "images")
+        self.images = ImageStore(self.store, self.state_dir / "images", self.read_only)
         if not self.read_only:
             self.images.ensure_configured(self.config.images)
         self.api = API(self.config, self.store, self.bus, self.images, self.sink, self._notify,
@@ -114,8 +124,10 @@ class Engine:
             self._requeue_dead_conductor_claims()
             self.conductor = Conductor(self.config, self.store, self.bus, self.sink, self._notify)
             self._spawn("conductor", self.conductor.serve)
+        if self.own == "free":
+            self._spawn("adopt", self._adopt_freed_hosts)
         deadline = time.monotonic() + ready_timeout
-        for mgr in self.computes.values():
+        for mgr in list(self.computes.values()):
             mgr.ready.wait(max(0.0, deadline - time.monotonic()))
         self.started = True
         return self
@@ -124,17 +136,76 @@ class Engine:
         if self.own == "none":
             return
         for host in self.config.hosts:
-            lock = HostLock(self.state_dir / "hosts" / host.name / "owner.lock")
-            owner = lock.acquire()
-            if owner is not None:
-                if self.own == "all":
-                    raise HostOwned(f"host {host.name} is in use by another novatui process "
-                                    f"(pid {owner}); stop it or use another --state-dir")
-                continue
+            owner = self._try_own(host)
+            if owner is not None and self.own == "all":
+                raise HostOwned(f"host {host.name} is in use by another novatui process "
+                                f"(pid {owner}); stop it or use another --state-dir")
+
+    def _try_own(self, host) -> int | None:
+        """Take a host's lock and make its compute service; None on success, else the pid
+        that holds it."""
+        lock = HostLock(self.state_dir / "hosts" / host.name / "owner.lock")
+        owner = lock.acquire()
+        if owner is not None:
+            return owner
+        with self._own_lock:
             self._locks.append(lock)
-            self.computes[host.name] = ComputeManager(
+            self.computes = {**self.computes, host.name: ComputeManager(
                 host, self.config, make_driver(host, self.state_dir), self.store, self.bus,
-                self.images, self.sink, self._notify)
+                self.images, self.sink, self._notify)}
+        return None
+
+    def _adopt_freed_hosts(self, stop: threading.Event) -> None:
+        """A host that another process lets go (a CLI that finished) is driven from here on,
+        so work queued for it is never left without a consumer while this process runs."""
+        while not stop.wait(ADOPT_SECONDS):
+            for host in self.config.hosts:
+                if host.name not in self.computes and not stop.is_set() and \
+                        self._try_own(host) is None:
+                    self._spawn(f"compute-{host.name}", self.computes[host.name].serve)
+
+    # -- what this process carries ----------------------------------------------------------
+    def served_topics(self) -> set[str]:
+        if self.own == "none":
+            return set()
+        return {CONDUCTOR} | {compute_topic(name) for name in self.computes}
+
+    def in_flight(self) -> list[dict]:
+        """Work this process carries: instances with a task whose next step is queued or
+        running on a topic it serves. Each: uuid, name, action, task_state, host."""
+        topics = self.served_topics()
+        if not topics:
+            return []
+        out, seen = [], set()
+        for m in self.store.pending_messages():
+            uuid = m["payload"]["args"].get("uuid")
+            if m["topic"] not in topics or uuid in seen:
+                continue
+            inst = self.store.get_instance(uuid)
+            if inst is None or (inst["task_state"] is None and m["payload"]["method"] != "cleanup_deleted"):
+                continue
+            seen.add(uuid)
+            action = m["payload"]["args"].get("action") or m["payload"]["method"]
+            out.append({"uuid": uuid, "name": inst["name"], "action": action,
+                        "task_state": inst["task_state"], "host": m["topic"].removeprefix("compute.")})
+        return out
+
+    def settle(self, timeout: float = 600.0, on_wait: Callable[[list[dict]], None] | None = None
+               ) -> list[dict]:
+        """Wait until in_flight() is empty: every step this process carries has reached a
+        resting state, or was handed to a host another process drives. Returns what is left
+        at the timeout. on_wait is told once what it waits for."""
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            left = self.in_flight()
+            if not left or time.monotonic() >= deadline:
+                return left
+            if on_wait is not None and not told:
+                on_wait(left)
+                told = True
+            with self._finished:
+                self._finished.wait(0.1)
 
     def _requeue_dead_conductor_claims(self) -> None:
         for m in self.store.pending_messages(CONDUCTOR):
@@ -147,15 +218,20 @@ class Engine:
         t.start()
         self._threads.append(t)
 
-    def stop(self) -> None:
-        """Finish the operation each service is in, then stop; queued work stays queued."""
+    def stop(self, settle: bool = True, settle_timeout: float = 600.0,
+             on_wait: Callable[[list[dict]], None] | None = None) -> None:
+        """With settle, let the work this process carries reach a resting state first (no
+        move is left between two steps by an exit); then finish the step each service is in
+        and stop. Queued work stays queued, for the next process that drives its host."""
         if not self.started:
             self._release_locks()
             return
+        if settle:
+            self.settle(settle_timeout, on_wait)
         self._stop.set()
         for topic in [CONDUCTOR] + [m.topic for m in self.computes.values()]:
             self.bus.wake(topic)
-        for t in self._threads:
+        for t in list(self._threads):
             t.join()
         self._api_pool.shutdown(wait=True)
         for name in self.computes:
@@ -165,9 +241,10 @@ class Engine:
         self.started = False
 
     def _release_locks(self) -> None:
-        for lock in self._locks:
-            lock.release()
-        self._locks.clear()
+        with self._own_lock:
+            for lock in self._locks:
+                lock.release()
+            self._locks.clear()
 
     def __enter__(self) -> "Engine":
         return self.start() if not self.started else self
@@ -230,12 +307,25 @@ class Engine:
                 raise NotFound(f"no request {rid}")
             if action["finish_time"] is not None:
                 return action
+            self._check_served(action)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"request {rid} ({action['action']}) still running after "
                                    f"{timeout:.0f} s")
             with self._finished:
                 self._finished.wait(min(left, 0.25))
+
+    def _check_served(self, action: dict) -> None:
+        """Fail fast when the request's next step waits on a host this process drives but
+        cannot reach: nothing will serve it until the host is back."""
+        for m in self.store.messages_for(action["instance_uuid"]):
+            host = m["topic"].removeprefix("compute.")
+            mgr = self.computes.get(host)
+            if mgr is not None and mgr.ready.is_set() and not mgr.connected:
+                error = self.store.services().get(host, {}).get("last_error") or "not connected"
+                raise HostUnreachable(f"host {host} is unreachable ({error}); "
+                                      f"{action['action']} of {action['instance_uuid']} stays "
+                                      "queued until it is back")
 
     # -- reads -------------------------------------------------------------------------
     def instances(self, host: str | None = None) -> list[dict]:

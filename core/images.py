@@ -19,10 +19,11 @@ def disk_format_of(path: Path) -> str:
 
 
 class ImageStore:
-    def __init__(self, store: Store, images_dir: Path):
+    def __init__(self, store: Store, images_dir: Path, read_only: bool = False):
         self.store = store
         self.dir = images_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.dir.mkdir(parents=True, exist_ok=True)
 
     def ensure_configured(self, specs: tuple[ImageSpec, ...]) -> None:
         """Register the inventory's images once; later starts find them in the store."""

@@ -81,17 +81,23 @@ def read_tail(log_dir: Path, limit: int = 2000, max_bytes: int = 1 << 20) -> lis
 
 
 class LogSink:
-    def __init__(self, log_dir: Path, emit: Callable[[LogLine], None] | None = None):
-        log_dir.mkdir(parents=True, exist_ok=True)
+    """read_only: lines reach the listeners but no file is opened or written."""
+
+    def __init__(self, log_dir: Path, emit: Callable[[LogLine], None] | None = None,
+                 read_only: bool = False):
+        if not read_only:
+            log_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
-        self._files = {s: open(log_dir / f"{s}.log", "a", buffering=1) for s in SERVICES}
+        self._files = {} if read_only else \
+            {s: open(log_dir / f"{s}.log", "a", buffering=1) for s in SERVICES}
         self._lock = threading.Lock()
         self.emit = emit
 
     def write(self, line: LogLine) -> None:
         text = line.display() + "\n"
         with self._lock:
-            self._files[line.service].write(text)
+            if self._files:
+                self._files[line.service].write(text)
         if self.emit is not None:
             self.emit(line)
 

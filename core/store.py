@@ -94,7 +94,7 @@ class Store:
     store whatever its code does. `fresh` tells whether this open created the schema (an
     empty, new or zero-byte file), which the engine checks against the hosts."""
 
-    def __init__(self, path: str | Path, read_only: bool = False):
+    def __init__(self, path: str | Path, read_only: bool = False, on_fresh=None):
         self.path = Path(path)
         self.read_only = read_only
         self._local = threading.local()
@@ -107,6 +107,8 @@ class Store:
             tables = {r[0] for r in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type='table'")}
             self.fresh = "instances" not in tables
+            if self.fresh and on_fresh is not None:
+                on_fresh()  # may refuse an empty store (a lost database) before it is made
             if not read_only:
                 self.conn.executescript(SCHEMA)
                 _add_missing_columns(self.conn)
