@@ -33,6 +33,7 @@ from .store import Store
 from .virt import LibvirtDriver
 
 HEARTBEAT_SECONDS = 2.0
+CLEANUPS = ("cleanup_deleted", "cleanup_evacuated")  # steps that belong to no action
 RECONNECT_SECONDS = 5.0
 
 
@@ -197,8 +198,8 @@ class ComputeManager(ImageOps, MoveOps, RecoveryOps, PeriodicOps):
         crash_point(f"compute.{msg.method}:start")
         if msg.method == "build_and_run_instance":
             self.build_and_run_instance(msg)
-        elif msg.method == "cleanup_deleted":
-            self.cleanup_deleted(msg)
+        elif msg.method in CLEANUPS:
+            getattr(self, msg.method)(msg)
         else:
             self._handle_action(msg)
         crash_point(f"compute.{msg.method}:done")

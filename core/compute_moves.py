@@ -343,6 +343,10 @@ class MoveOps:
             self._cleanup_guest(job.uuid, keep_ips=True)
             job.on_commit(lambda: self._swap(mig, "pre-migrating", status="failed", held_host=None))
             raise self.rollback(e, vm_state=S.ERROR, host=mig["source_host"], progress=None) from e
-        job.on_commit(lambda: self._swap(mig, "pre-migrating", status="done", held_host=None))
+        def done():
+            self._swap(mig, "pre-migrating", status="done", held_host=None)
+            self.bus.cast(compute_topic(mig["source_host"]), "cleanup_evacuated", job.ctx,
+                          uuid=job.uuid)
+        job.on_commit(done)
         return {"host": self.host.name, "vm_state": S.STOPPED if was_stopped else S.ACTIVE,
                 "progress": None}

@@ -51,12 +51,15 @@ class PeriodicOps:
         """Guests here whose instance now lives on another host (evacuated while this host was
         down) are destroyed, so an instance never runs on two hosts."""
         for uuid in guests:
-            inst = self.store.get_instance(uuid)
-            if (inst is not None and inst["deleted_at"] is None and inst["host"] not in (None, self.host.name)
-                    and inst["task_state"] is None and self.store.active_migration(uuid) is None):
-                self.log.warning(f"Instance has been moved to {inst['host']}; deleting it from this host",
-                                 instance=uuid)
-                self._cleanup_guest(uuid, keep_ips=True)
+            self._destroy_if_moved(uuid)
+
+    def _destroy_if_moved(self, uuid: str) -> None:
+        inst = self.store.get_instance(uuid)
+        if (inst is not None and inst["deleted_at"] is None and inst["host"] not in (None, self.host.name)
+                and inst["task_state"] is None and self.store.active_migration(uuid) is None):
+            self.log.warning(f"Instance has been moved to {inst['host']}; deleting it from this host",
+                             instance=uuid)
+            self._cleanup_guest(uuid, keep_ips=True)
 
     LIFECYCLE = {0: "Defined", 1: "Undefined", 2: "Started", 3: "Paused", 4: "Resumed",
                  5: "Stopped", 6: "Shutdown", 7: "PMSuspended", 8: "Crashed"}

@@ -98,6 +98,12 @@ class RecoveryOps:
         self._clean_if_deleted(msg.args["uuid"])
         self.bus.done(msg)
 
+    def cleanup_evacuated(self, msg) -> None:
+        """The instance was evacuated from this host and rebuilt elsewhere: its old guest and
+        disk here go (at once when this service runs, else when it comes back)."""
+        self._destroy_if_moved(msg.args["uuid"])
+        self.bus.done(msg)
+
     def _clean_if_deleted(self, uuid: str) -> None:
         inst = self.store.get_instance(uuid)
         if inst is None or inst["deleted_at"] is None:

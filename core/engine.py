@@ -16,7 +16,7 @@ from typing import Callable
 
 from .api import API, Request
 from .bus import CONDUCTOR, MessageBus, compute_topic
-from .compute import ComputeManager
+from .compute import CLEANUPS, ComputeManager
 from .conductor import Conductor
 from .config import Config
 from .errors import HostOwned, NotFound, NovaError
@@ -182,7 +182,7 @@ class Engine:
             if m["topic"] not in topics or uuid in seen:
                 continue
             inst = self.store.get_instance(uuid)
-            if inst is None or (inst["task_state"] is None and m["payload"]["method"] != "cleanup_deleted"):
+            if inst is None or (inst["task_state"] is None and m["payload"]["method"] not in CLEANUPS):
                 continue
             seen.add(uuid)
             action = m["payload"]["args"].get("action") or m["payload"]["method"]

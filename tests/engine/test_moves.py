@@ -227,8 +227,8 @@ def test_evacuate_needs_the_host_down_and_rebuilds_elsewhere(engine, state_dir):
     assert moved["ip"] == inst["ip"]
     assert sha(disk(state_dir, moved)) == engine.images.get("cirros")["checksum"]
     # the source, still running here, removes its stale copy: never on two hosts
-    eventually(lambda: guests(engine, source) == [], 3)
-    assert not (state_dir / "hosts" / source / "instances" / inst["uuid"]).exists()
+    eventually(lambda: guests(engine, source) == [] and
+               not (state_dir / "hosts" / source / "instances" / inst["uuid"]).exists(), 3)
     assert usage(engine)[source] == (0, 0, 0)
 
 
