@@ -109,41 +109,38 @@ def test_work_submitted_before_a_stop_is_done_at_the_next_start(config, state_di
         eng.stop()
 
 
-def test_a_step_interrupted_by_a_crash_runs_again_at_start(config, state_dir):
+def _left_pausing(config, state_dir, name: str, rid: str, claimed_by: str | None) -> dict:
+    """What a crash mid-pause leaves: the task_state set, and the step claimed by a dead
+    owner (or, with claimed_by None, no step anywhere)."""
     eng = Engine(config, state_dir).start()
-    inst = launch(eng, "crashy")
+    inst = launch(eng, name)
     eng.stop()
-    # what a crash mid-pause leaves: the task_state set, the message claimed by a dead owner
-    eng.store.start_action(inst["uuid"], "pause", "req-x")
+    eng.store.start_action(inst["uuid"], "pause", rid)
     eng.store.update_instance(inst["uuid"], task_state="pausing")
-    eng.store.put_message("compute.cmp3", {"method": "pause", "request_id": "req-x",
-                                           "args": {"uuid": inst["uuid"]}})
-    eng.store.conn.execute("UPDATE messages SET claimed_by='999999-dead'")
-    eng = Engine(config, state_dir).start()
-    try:
+    if claimed_by is not None:
+        eng.store.put_message(f"compute.{inst['host']}", {"method": "pause", "request_id": rid,
+                                                          "args": {"uuid": inst["uuid"]}})
+        eng.store.conn.execute("UPDATE messages SET claimed_by=?", (claimed_by,))
+    return inst
+
+
+def test_a_step_interrupted_by_a_crash_runs_again_at_start(config, state_dir):
+    inst = _left_pausing(config, state_dir, "crashy", "req-x", "999999-dead")
+    with Engine(config, state_dir) as eng:
         assert eng.wait("req-x", 10)["message"] is None
         after = eng.store.get_instance(inst["uuid"])
         assert (after["vm_state"], after["task_state"], after["power_state"]) == ("paused", None, S.PAUSED_POWER)
         assert eng.store.pending_messages() == []
         assert "1 step(s) interrupted by the previous owner's exit run again" in log_text(state_dir, "n-cpu")
-    finally:
-        eng.stop()
 
 
 def test_a_task_with_no_step_left_is_reset_at_start(config, state_dir):
-    eng = Engine(config, state_dir).start()
-    inst = launch(eng, "orphaned")
-    eng.stop()
-    eng.store.start_action(inst["uuid"], "pause", "req-y")
-    eng.store.update_instance(inst["uuid"], task_state="pausing")  # and no message anywhere
-    eng = Engine(config, state_dir).start()
-    try:
+    inst = _left_pausing(config, state_dir, "orphaned", "req-y", None)
+    with Engine(config, state_dir) as eng:
         after = eng.store.get_instance(inst["uuid"])
         assert (after["vm_state"], after["task_state"], after["power_state"]) == ("active", None, S.RUNNING)
         assert eng.store.get_action("req-y")["finish_time"] is not None
         assert "Instance found in task_state pausing at start-up; resetting it" in log_text(state_dir, "n-cpu")
-    finally:
-        eng.stop()
 
 
 def test_power_state_follows_changes_made_behind_the_engines_back(engine, state_dir):
