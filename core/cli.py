@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 from .actions import ACTIONS
 from .config import default_state_dir, load_config
 from .errors import NovaError
+from .statedir import STORE_FILE, prepare_state_dir
+from .store import describe_db_error
 from .views import server_detail, server_summary, timestamp as _ts
 
 EXIT_FAILED = 1   # the operation ran and failed (see the fault)
@@ -58,6 +62,16 @@ def emit(data, fmt: str, columns: list[str] | None = None) -> None:
 
 
 # -- arguments ------------------------------------------------------------------------
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
 COMPUTE_VERBS = ("start", "stop", "pause", "unpause", "suspend", "resume", "lock", "unlock",
                  "unrescue", "unshelve")
 
@@ -77,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def waiting(sp):
         sp.add_argument("--no-wait", action="store_true", help="return once the request is accepted")
-        sp.add_argument("--wait-timeout", type=float, default=600.0, metavar="SECONDS")
+        sp.add_argument("--wait-timeout", type=positive_seconds, default=600.0,
+                        metavar="SECONDS")
 
     server = sub.add_parser("server", help="instances").add_subparsers(dest="verb", parser_class=_Parser)
     sp = server.add_parser("list", help="list instances")
@@ -265,7 +280,11 @@ def run_command(args, engine) -> int:
             return rc
         action, refs, params = server_action(args)
         rc = 0
-        requests = [engine.request(action, ref, **params) for ref in refs]
+        # Every name is resolved before anything is asked, and an instance the state table
+        # refuses goes first: a bad reference or state leaves every instance as it was.
+        targets = list({i["uuid"]: i for i in map(engine.instance, refs)}.values())
+        targets.sort(key=lambda i: ACTIONS[action].refusal(i) is None)
+        requests = [engine.request(action, i["uuid"], **params) for i in targets]
         for req in requests:
             rc = max(rc, _wait_and_report(engine, req, args, verb))
         return rc
@@ -303,32 +322,34 @@ def run_command(args, engine) -> int:
             emit(image_view(engine.submit(engine.api.create_image, args.name, args.file).result()),
                  args.format)
         elif verb == "delete":
-            for ref in args.images:
-                engine.submit(engine.api.delete_image, ref).result()
+            images = list({i["id"]: i for i in map(engine.images.get, args.images)}.values())
+            images.sort(key=lambda i: not engine.images.users(i["id"]))  # refused ones first
+            for image in images:
+                engine.submit(engine.api.delete_image, image["id"]).result()
         return 0
     raise CLIError(f"novatui {noun}: a command is needed (see novatui {noun} --help)")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    state_dir = None
     try:
         args = build_parser().parse_args(argv)
-        if args.noun is None:
-            config = load_config(resolve_config(args.config))
-            state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-            from tui.app import run_console  # the console alone pulls in Textual
-            return run_console(config, state_dir, read_only=args.read_only)
-        if getattr(args, "verb", None) is None or (args.verb == "event" and args.event_verb is None):
+        if args.noun is not None and (getattr(args, "verb", None) is None
+                                      or (args.verb == "event" and args.event_verb is None)):
             raise CLIError(f"novatui {args.noun}: a command is needed (see novatui {args.noun} --help)")
         config = load_config(resolve_config(args.config))
-        state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-        from .engine import Engine
+        state_dir = prepare_state_dir(args.state_dir or default_state_dir(), args.read_only)
+        if args.noun is None:
+            from tui.app import run_console  # the console alone pulls in Textual
+            return run_console(config, state_dir, read_only=args.read_only)
+        from .engine import Engine, waiting_line
         engine = Engine(config, state_dir, read_only=args.read_only, own="free")
         engine.start()
         try:
             return run_command(args, engine)
-        finally:
-            engine.stop()
+        finally:  # the steps this process carries reach a resting state first
+            engine.stop(on_wait=lambda rows: print(waiting_line(rows), file=sys.stderr))
     except CLIError as e:
         print(str(e), file=sys.stderr)
         return EXIT_REFUSED
@@ -337,6 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     except TimeoutError as e:
         print(f"novatui: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as e:
+        print(f"novatui: {describe_db_error(state_dir / STORE_FILE, e)}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as e:  # the disk is full, a file is read-only or not ours...
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"novatui: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("novatui: interrupted; submitted work continues at the next start", file=sys.stderr)

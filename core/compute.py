@@ -118,7 +118,7 @@ class ComputeManager(ImageOps, MoveOps, RecoveryOps, PeriodicOps):
 
     # -- the service loop (its own thread) ---------------------------------------------
     def serve(self, stop: threading.Event) -> None:
-        while not stop.is_set() and not self._connect():
+        while not stop.is_set() and not self._connect_once():
             self.ready.set()  # down, but started: callers need not wait for it
             stop.wait(RECONNECT_SECONDS)
         if stop.is_set():
@@ -150,6 +150,13 @@ class ComputeManager(ImageOps, MoveOps, RecoveryOps, PeriodicOps):
         except Exception:
             self.bus.done(msg)
             raise
+
+    def _connect_once(self) -> bool:
+        try:
+            return self._connect()
+        except sqlite3.Error as e:  # the store, locked or full: try again later
+            self.log.error(f"Compute service of {self.host.name} cannot use the store: {e}")
+            return False
 
     def _connect(self) -> bool:
         try:

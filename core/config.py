@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +22,13 @@ KNOWN_FILTERS = ("ComputeFilter", "AvailabilityZoneFilter", "RamFilter", "CoreFi
                  "DiskFilter", "ImagePropertiesFilter", "RetryFilter")
 KNOWN_WEIGHERS = ("RAMWeigher", "CPUWeigher", "DiskWeigher", "NumInstancesWeigher")
 SIMULATED_URI = "test:///"
+MAX_INVENTORY_BYTES = 1 << 20
+# Upper bounds, so that no number in the inventory can overflow SQLite or an allocation.
+NOVA_MAX_INT = (2**31 - 1, "Nova's limit")          # flavor fields, as nova.db.MAX_INT
+HOST_MAX_VCPUS = (65536, "more than any host has")
+HOST_MAX_SIZE = (2**31 - 1, "more than any host has")  # memory_mb (2 PiB), disk_gb (2 EiB)
+IMAGE_MAX_MB = (1 << 20, "1 TiB")
+MAX_SECONDS = (365 * 86400, "a year")
 
 
 def validate_name(kind: str, name: object) -> str:
@@ -131,10 +140,12 @@ class _Reader:
         self.table = table
 
     def fail(self, key: str, reason: str):
+        key = key if key.isprintable() else repr(key)
         loc = f"{self.where}.{key}" if key and self.where else (key or self.where)
         raise ConfigError(f"{self.path}: {loc}: {reason}")
 
-    def get(self, key, kind, default=..., check=None, reason=""):
+    def get(self, key, kind, default=..., check=None, reason="", most=None):
+        """`most` is (bound, why): the largest value allowed, and why it is the limit."""
         if key not in self.table:
             if default is ...:
                 self.fail(key, "is required")
@@ -142,11 +153,20 @@ class _Reader:
         value = self.table[key]
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
+            try:
+                value, ok = float(value), True
+            except OverflowError:
+                self.fail(key, "is too large")
         if not ok:
-            self.fail(key, f"must be {_kind_name(kind)}, not {value!r}")
+            self.fail(key, f"must be {_kind_name(kind)}, not {_short(value)}")
+        if kind is float and not math.isfinite(value):
+            self.fail(key, f"must be a finite number, not {value!r}")
+        if kind is str:
+            _plain_text(self, key, value)
         if check is not None and not check(value):
             self.fail(key, reason)
+        if most is not None and value > most[0]:
+            self.fail(key, f"must be at most {most[0]} ({most[1]})")
         return value
 
     def unknown(self, allowed):
@@ -158,6 +178,17 @@ class _Reader:
 def _kind_name(kind) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
             list: "a list", dict: "a table"}.get(kind, str(kind))
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _plain_text(r: "_Reader", key: str, value: str) -> None:
+    """Strings end up in paths, URIs, XML and log lines: no NUL, newline or other control."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        r.fail(key, "must not contain control characters (NUL, newline, tab...)")
 
 
 def _positive(v) -> bool:
@@ -211,23 +242,24 @@ def _load_host(path: Path, i: int, raw) -> HostConfig:
         name=name, uri=uri,
         availability_zone=_name_check(r, "availability_zone", "availability zone")
         if "availability_zone" in r.table else "nova",
-        vcpus=r.get("vcpus", int, size_default, _positive, reason),
-        memory_mb=r.get("memory_mb", int, size_default, _positive, reason),
-        disk_gb=r.get("disk_gb", int, size_default, _positive, reason),
+        vcpus=r.get("vcpus", int, size_default, _positive, reason, HOST_MAX_VCPUS),
+        memory_mb=r.get("memory_mb", int, size_default, _positive, reason, HOST_MAX_SIZE),
+        disk_gb=r.get("disk_gb", int, size_default, _positive, reason, HOST_MAX_SIZE),
         instances_path=_path(r.get("instances_path", str, None)),
         ssh=ssh)
 
 
 def load_config(path: str | os.PathLike) -> Config:
     path = Path(path)
+    text = _read_inventory(path)
     try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except ValueError as e:  # an integer literal of thousands of digits
+        raise ConfigError(f"{path}: not valid TOML: {str(e).split(';')[0]}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     top = _Reader(path, "", raw)
     top.unknown(("hosts", "flavors", "images", "network", "scheduler", "compute"))
 
@@ -241,9 +273,11 @@ def load_config(path: str | os.PathLike) -> Config:
         r = _Reader(path, f"flavors[{i}]", f)
         r.unknown(("name", "vcpus", "ram_mb", "disk_gb"))
         reason = "must be greater than 0"
-        flavor = Flavor(_name_check(r, "name", "flavor"), r.get("vcpus", int, ..., _positive, reason),
-                        r.get("ram_mb", int, ..., _positive, reason),
-                        r.get("disk_gb", int, ..., _non_negative, "must not be negative"))
+        flavor = Flavor(_name_check(r, "name", "flavor"),
+                        r.get("vcpus", int, ..., _positive, reason, NOVA_MAX_INT),
+                        r.get("ram_mb", int, ..., _positive, reason, NOVA_MAX_INT),
+                        r.get("disk_gb", int, ..., _non_negative, "must not be negative",
+                              NOVA_MAX_INT))
         if flavor.name in flavors:
             r.fail("name", f"flavor {flavor.name!r} is defined twice")
         flavors[flavor.name] = flavor
@@ -261,8 +295,8 @@ def load_config(path: str | os.PathLike) -> Config:
             name=_name_check(r, "name", "image"),
             disk_format=r.get("disk_format", str, "raw", lambda v: v in ("raw", "qcow2"),
                               "must be 'raw' or 'qcow2'"),
-            size_mb=r.get("size_mb", int, 1, _positive, "must be greater than 0"),
-            file=file, properties=r.get("properties", dict, {})))
+            size_mb=r.get("size_mb", int, 1, _positive, "must be greater than 0", IMAGE_MAX_MB),
+            file=file, properties=_properties(r)))
     _unique(path, "images", [im.name for im in images])
 
     net = _Reader(path, "network", top.get("network", dict))
@@ -287,31 +321,81 @@ def load_config(path: str | os.PathLike) -> Config:
     for w, m in weighers.items():
         if w not in KNOWN_WEIGHERS:
             sc.fail("weighers", f"unknown weigher {w!r} (known: {', '.join(KNOWN_WEIGHERS)})")
-        if not isinstance(m, (int, float)) or isinstance(m, bool):
-            sc.fail("weighers", f"multiplier of {w} must be a number")
+        if not isinstance(m, (int, float)) or isinstance(m, bool) or not math.isfinite(m):
+            sc.fail("weighers", f"multiplier of {w} must be a finite number")
     scheduler = SchedulerConfig(
         cpu_allocation_ratio=sc.get("cpu_allocation_ratio", float, 16.0, _positive, ratio),
         ram_allocation_ratio=sc.get("ram_allocation_ratio", float, 1.5, _positive, ratio),
         disk_allocation_ratio=sc.get("disk_allocation_ratio", float, 1.0, _positive, ratio),
         enabled_filters=filters, weighers={k: float(v) for k, v in weighers.items()},
-        host_subset_size=sc.get("host_subset_size", int, 1, _positive, "must be at least 1"),
-        max_attempts=sc.get("max_attempts", int, 3, _positive, "must be at least 1"),
+        host_subset_size=sc.get("host_subset_size", int, 1, _positive, "must be at least 1",
+                                NOVA_MAX_INT),
+        max_attempts=sc.get("max_attempts", int, 3, _positive, "must be at least 1", NOVA_MAX_INT),
         allow_resize_to_same_host=sc.get("allow_resize_to_same_host", bool, False),
         resize_confirm_window=sc.get("resize_confirm_window", int, 0, _non_negative,
-                                     "must not be negative"),
-        shelved_offload_time=sc.get("shelved_offload_time", int, 0))
+                                     "must not be negative", MAX_SECONDS),
+        shelved_offload_time=sc.get("shelved_offload_time", int, 0, lambda v: v >= -1,
+                                    "must be -1 (never), 0 (at once) or a number of seconds",
+                                    MAX_SECONDS))
 
     cc = _Reader(path, "compute", top.get("compute", dict, {}))
     cc.unknown(ComputeConfig.__dataclass_fields__)
     compute = ComputeConfig(
-        shutdown_timeout=cc.get("shutdown_timeout", float, 60.0, _non_negative, "must not be negative"),
-        sync_power_state_interval=cc.get("sync_power_state_interval", float, 2.0, _positive, ratio),
-        service_down_time=cc.get("service_down_time", float, 60.0, _positive, ratio),
+        shutdown_timeout=cc.get("shutdown_timeout", float, 60.0, _non_negative, "must not be negative",
+                                MAX_SECONDS),
+        sync_power_state_interval=cc.get("sync_power_state_interval", float, 2.0, _positive, ratio,
+                                         MAX_SECONDS),
+        service_down_time=cc.get("service_down_time", float, 60.0, _positive, ratio, MAX_SECONDS),
         handle_lifecycle_events=cc.get("handle_lifecycle_events", bool, True))
 
     return Config(path=path, hosts=hosts, flavors=flavors, images=tuple(images),
                   network_name=_name_check(net, "name", "network") if "name" in net.table else "private",
                   network=network, scheduler=scheduler, compute=compute)
+
+
+def _read_inventory(path: Path) -> str:
+    """At most 1 MiB of UTF-8 from a regular file: never a device, a FIFO or a directory."""
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{path} is not a regular file ({_file_kind(mode)})")
+        data = os.read(fd, MAX_INVENTORY_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise ConfigError(f"{path} is larger than 1 MiB: it cannot be an inventory")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start} is {data[e.start]:#04x})") from None
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a plain file"
+
+
+def _properties(r: _Reader) -> dict:
+    """Image properties are strings, as in Glance (they are stored as JSON and compared)."""
+    props = r.get("properties", dict, {})
+    for k, v in props.items():
+        _plain_text(r, "properties", k)
+        if not isinstance(v, str):
+            r.fail(f"properties.{k}", f"must be a string, not {_short(v)}")
+        _plain_text(r, f"properties.{k}", v)
+    return props
 
 
 def _unique(path: Path, key: str, names: list[str]) -> None:

@@ -32,6 +32,13 @@ Listener = Callable[[object], None]
 ADOPT_SECONDS = 0.5
 
 
+def waiting_line(rows: list[dict]) -> str:
+    """What a process that settles before it exits tells its user."""
+    names = ", ".join(f"{r['name']} ({r['action']}, {r['task_state'] or 'cleaning up'} on "
+                      f"{r['host']})" for r in rows)
+    return f"novatui: waiting for {names} to reach a resting state before exiting"
+
+
 class HostUnreachable(NovaError):
     """A request waits on a host that this process drives and cannot reach."""
 

@@ -36,17 +36,21 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 class LocalFiles:
+    """dir_mode: for a hypervisor on this machine, directories QEMU's own user can pass
+    through (novatui's umask makes 0700 ones); None keeps the umask's (the state dir)."""
+
     remote = False
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, dir_mode: int | None = None):
         self.root = Path(root)
+        self.dir_mode = dir_mode
         self.label = "this machine"
 
     def instance_dir(self, uuid: str) -> Path:
         return self.root / uuid
 
     def put_file(self, local_src: Path, dest: Path, progress: Progress | None = None) -> None:
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        self.makedirs(Path(dest).parent)
         _copy_stream(Path(local_src), Path(dest), progress)
 
     def get_file(self, src: Path, local_dest: Path, progress: Progress | None = None) -> None:
@@ -76,7 +80,13 @@ class LocalFiles:
             return []
 
     def makedirs(self, path) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
+        path = Path(path)
+        if self.dir_mode is None or path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        self.makedirs(path.parent)
+        path.mkdir(exist_ok=True)
+        os.chmod(path, self.dir_mode)
 
     def remove(self, path) -> None:
         Path(path).unlink(missing_ok=True)
@@ -85,7 +95,7 @@ class LocalFiles:
         shutil.rmtree(path, ignore_errors=True)
 
     def write_text(self, path, text: str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.makedirs(Path(path).parent)
         tmp = Path(str(path) + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
@@ -104,7 +114,7 @@ class LocalFiles:
         return done.stdout
 
     def free_disk_gb(self) -> int:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.makedirs(self.root)
         st = os.statvfs(self.root)
         return -(-st.f_blocks * st.f_frsize // (1 << 30))  # rounded up, as df -B1G does
 

@@ -100,6 +100,9 @@ class Store:
         self._local = threading.local()
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only and on_fresh is not None and (
+                not self.path.exists() or self.path.stat().st_size == 0):
+            on_fresh()  # before SQLite writes a header into an empty file
         try:
             if read_only and not self.path.is_file():
                 raise StoreError(f"state store {self.path} does not exist; a read-only process "

@@ -579,7 +579,7 @@ def host_files(host: HostConfig, state_dir: Path):
                            host.instances_path)
     if host.simulated:
         return LocalFiles(state_dir / "hosts" / host.name / "instances")
-    return LocalFiles(host.instances_path or Path("/var/lib/novatui/instances"))
+    return LocalFiles(host.instances_path or Path("/var/lib/novatui/instances"), dir_mode=0o711)
 
 
 def driver_uri(host: HostConfig, state_dir: Path) -> str:

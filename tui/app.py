@@ -15,7 +15,7 @@ from textual import work
 from textual.app import App
 
 from core.config import Config
-from core.engine import Engine
+from core.engine import Engine, waiting_line
 from core.errors import NovaError
 from core.events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
 from core.logs import read_tail
@@ -46,6 +46,11 @@ class NovaApp(App):
         self._history_shown = False
         self._polled_at = time.time()
         self.last_request: dict[str, str] = {}
+        # On the way out, let the steps this console started reach a resting state (True)
+        # or leave them queued for the next process driving their hosts (False): the quit
+        # dialog's answer; True whenever it was not asked (nothing in flight, ctrl+q).
+        self.settle_on_exit = True
+        self._leaving = False
         config = engine.config
         self.catalog = {
             "flavors": [{"name": f.name, "vcpus": f.vcpus, "ram_mb": f.ram_mb, "disk_gb": f.disk_gb}
@@ -160,13 +165,22 @@ class NovaApp(App):
         self.notify(msg.reason or "failed", title=f"{msg.action} {name} failed", severity="error",
                     timeout=10)
 
-    # -- terminal gone -----------------------------------------------------------------
+    # -- leaving -----------------------------------------------------------------------
+    def quit_console(self, settle: bool) -> None:
+        self.settle_on_exit = settle
+        self.exit()
+
     def _hung_up(self) -> None:
         """The terminal hung up (an SSH session dropped). Textual cannot restore a terminal
         that is gone (its writer blocks), so: stop the engine (the operation in flight
-        finishes, queued work waits for the next start, the hosts are released) and leave."""
+        finishes, and moves in flight reach a resting state first; the hosts are released)
+        and leave."""
+        if self._leaving:  # the terminal check keeps asking while the engine settles
+            return
+        self._leaving = True
+
         def leave():
-            self.engine.stop()
+            self.engine.stop()  # settle=True by default
             os._exit(0)
         threading.Thread(target=leave, name="novatui-hangup").start()
 
@@ -184,5 +198,8 @@ def run_console(config: Config, state_dir: Path, read_only: bool = False) -> int
     try:
         app.run()
     finally:
-        engine.stop()  # the operation in flight finishes; queued work waits for the next start
+        # settle: moves in flight reach a resting state first; otherwise the step each
+        # service is in finishes and queued steps wait for the next process on their hosts.
+        engine.stop(settle=app.settle_on_exit,
+                    on_wait=lambda rows: print(waiting_line(rows), file=sys.stderr))
     return 0

@@ -71,7 +71,7 @@ CONSOLE_ENTRIES = [
               "log panes", show=False),
     KeyAction("Esc", "clear", "clear", "Clear filters, marks and log focus", show=False),
     KeyAction("?", "help", "help", "Keys and what they do"),
-    KeyAction("q", "quit", "quit", "Quit (work already submitted finishes)"),
+    KeyAction("q", "quit", "quit", "Quit (asks first while a move is in flight)"),
 ]
 
 

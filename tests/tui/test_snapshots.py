@@ -93,3 +93,21 @@ def test_read_only(snap_compare, snap_app):
 
 def test_resize_dialog(snap_compare, snap_app):
     assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=pressing("e"))
+
+
+def test_quit_with_a_move_in_flight(snap_compare, snap_app):
+    carrying: list[dict] = []
+
+    async def run(pilot):
+        engine = pilot.app.engine
+        moving = [engine.instance("web1"), engine.instance("web2")]
+        carrying.extend(  # a simulated move is over before `q` could be pressed
+            {"uuid": i["uuid"], "name": i["name"], "action": action, "task_state": state,
+             "host": i["host"]}
+            for i, action, state in zip(moving, ("migrate", "resize"),
+                                        ("resize_migrating", "resize_finish")))
+        engine.in_flight = lambda: list(carrying)
+        await pressing("q", pause=0.6)(pilot)
+    matched = snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)
+    carrying.clear()  # the engine settles when it stops: nothing is left to wait for
+    assert matched

@@ -63,3 +63,62 @@ def _with(tmp_path, old, new):
 def test_bad_values_name_the_key(tmp_path, old, new, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(").replace("'", "'")):
         load_config(_with(tmp_path, old, new))
+
+
+LIMIT = "must be at most"
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("disk_gb = 1\n", "disk_gb = 2147483648\n",
+     "flavors[0].disk_gb: must be at most 2147483647 (Nova's limit)"),
+    ("vcpus = 1\n", "vcpus = 2147483648\n", f"flavors[0].vcpus: {LIMIT} 2147483647"),
+    ("memory_mb = 16384", "memory_mb = 9223372036854775807", f"hosts[0].memory_mb: {LIMIT}"),
+    ("disk_gb = 200", "disk_gb = 99999999999999999999", f"hosts[0].disk_gb: {LIMIT}"),
+    ("size_mb = 2", "size_mb = 1048577", f"images[1].size_mb: {LIMIT} 1048576 (1 TiB)"),
+    ("cpu_allocation_ratio = 16.0", "cpu_allocation_ratio = inf", "must be a finite number, not inf"),
+    ("ram_allocation_ratio = 1.5", "ram_allocation_ratio = nan", "must be a finite number, not nan"),
+    ("disk_allocation_ratio = 1.0", "disk_allocation_ratio = 1" + "0" * 400,
+     "scheduler.disk_allocation_ratio: is too large"),
+    ("max_attempts = 3", "max_attempts = 4294967296", f"scheduler.max_attempts: {LIMIT} 2147483647"),
+    ("shelved_offload_time = 0", "shelved_offload_time = -2", "must be -1 (never), 0 (at once)"),
+    ("resize_confirm_window = 0", "resize_confirm_window = 99999999999", f"{LIMIT} 31536000 (a year)"),
+    ("sync_power_state_interval = 2", "sync_power_state_interval = 1e300", f"{LIMIT} 31536000"),
+    ("RAMWeigher = 1.0", "RAMWeigher = nan", "multiplier of RAMWeigher must be a finite number"),
+    ('hw_architecture = "x86_64"', "hw_architecture = 1979-05-27",
+     "images[1].properties.hw_architecture: must be a string"),
+    ('name = "cmp1"\nuri = "test:///"', 'name = "cmp1"\nuri = "test:///\\u0000"',
+     "hosts[0].uri: must not contain control characters"),
+    ('cidr = "10.0.0.0/24"', r'cidr = "10.0.0.0/24\n"',
+     "network.cidr: must not contain control characters"),
+    ("ram_mb = 512", "ram_mb = " + "9" * 5000, "not valid TOML: Exceeds the limit (4300 digits)"),
+    ("[network]", "deep = " + "[" * 2000 + "]" * 2000 + "\n[network]", "nested too deeply"),
+])
+def test_numbers_are_bounded_and_strings_plain(tmp_path, old, new, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(_with(tmp_path, old, new))
+    assert message in err.value.message and "\n" not in err.value.message, err.value.message
+    assert len(err.value.message) < 300
+
+
+def test_an_unprintable_key_is_shown_quoted_on_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"hosts\[0\]\.'na\\nme': unknown key"):
+        load_config(_with(tmp_path, 'name = "cmp1"', 'name = "cmp1"\n"na\\nme" = 1'))
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"\xff\xfe" + "x = 1".encode("utf-16-le"), "is not UTF-8 text (byte 0 is 0xff)"),
+    ("# caf\u00e9\n".encode("latin-1"), "is not UTF-8 text (byte 5 is 0xe9)"),
+    (b"#" * (1 << 20) + b"\n", "is larger than 1 MiB"),
+])
+def test_an_inventory_that_is_not_small_utf8_text_is_refused(tmp_path, content, message):
+    path = tmp_path / "hosts.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.message.startswith(f"{path} {message}")
+
+
+def test_a_utf8_inventory_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "hosts.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + (ROOT / "hosts.toml").read_bytes())
+    assert load_config(path).hosts[0].name == "cmp1"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Key
@@ -23,6 +23,7 @@ from ..widgets.log_panes import LogPanes
 from .detail import DetailScreen
 from .dialogs import ArgumentDialog, ConfirmDialog, LaunchDialog
 from .help import HelpScreen
+from .quit import QuitDialog
 
 
 class MainScreen(Screen):
@@ -282,5 +283,25 @@ class MainScreen(Screen):
         self.app.push_screen(HelpScreen())
 
     def do_quit(self) -> None:
-        self.app.exit()
+        """A read-only console drives nothing: it quits at once. Otherwise quitting with a
+        move in flight asks first: wait for it to come to rest, or leave it queued."""
+        if self.app.read_only:
+            self.app.exit()
+        else:
+            self._ask_in_flight()
+
+    @work(thread=True, group="quit", exclusive=True)
+    def _ask_in_flight(self) -> None:
+        rows = self.app.engine.in_flight()
+        self.app.call_from_thread(self._quit_or_ask, rows)
+
+    def _quit_or_ask(self, rows: list[dict]) -> None:
+        if not rows:
+            self.app.quit_console(settle=True)
+        elif self.app.screen is self:  # not asked twice
+            self.app.push_screen(QuitDialog(rows), self._quit_answered)
+
+    def _quit_answered(self, settle: bool | None) -> None:
+        if settle is not None:
+            self.app.quit_console(settle=settle)
 
