@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast bench screenshots clean system-deps test-deps
+.PHONY: run test test-fast soak bench screenshots clean system-deps test-deps
 
 run: $(STAMP)
 	$(VENV)/bin/novatui --config hosts.toml
@@ -15,6 +15,11 @@ test: $(STAMP) test-deps
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -x -m "not real"
+
+# The crash tier at length: every crash point several times, more operation variants, more
+# hypothesis examples, 50 `--no-wait` handoff trials.
+soak: $(STAMP)
+	NOVATUI_SOAK=1 $(PY) -m pytest tests/crash
 
 screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py
