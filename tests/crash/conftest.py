@@ -226,9 +226,9 @@ def discover(t: Template, op: Op) -> tuple[list[tuple[str, int]], list[str]]:
     return t.discovered[op.name]
 
 
-def report(path_env: str, data) -> None:
-    """Append a JSON record to the file $path_env names, if set (for summaries)."""
-    target = os.environ.get(path_env)
+def report(data) -> None:
+    """One JSON line to $NOVATUI_CRASH_REPORT, when it is set (for summaries)."""
+    target = os.environ.get("NOVATUI_CRASH_REPORT")
     if target:
         with open(target, "a") as f:
             f.write(json.dumps(data) + "\n")

@@ -106,7 +106,8 @@ def test_an_orphan_domain(template, cloud):
     assert any(v.uuid == stranger for v in found)
 
 
-@pytest.mark.parametrize("where", ["images/abc.raw.part-1234abcd", "hosts/cmp1/instances/x/disk.part-0f0f0f0f"])
+@pytest.mark.parametrize("where", ["images/abc.raw.part-1234abcd",
+                                   "hosts/cmp1/instances/x/disk.part-0f0f0f0f"])
 def test_a_partial_copy_left_behind(template, cloud, where):
     path = cloud.dir / where
     path.parent.mkdir(parents=True, exist_ok=True)

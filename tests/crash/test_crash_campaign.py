@@ -34,9 +34,8 @@ def test_kill_at_every_crash_point_then_restart(template, op):
                 break
     took = time.monotonic() - start
     print(f"{op.name}: {len(points)} crash points x {REPEATS} in {took:.1f} s")
-    report("NOVATUI_CRASH_REPORT", {"op": op.name, "points": [f"{n}#{k}" for n, k in points],
-                                    "runs": len(points) * REPEATS, "seconds": round(took, 1),
-                                    "broken": broken})
+    report({"op": op.name, "points": [f"{n}#{k}" for n, k in points], "repeats": REPEATS,
+            "seconds": round(took, 1), "broken": broken})
     assert not broken, f"{op.name}: {len(broken)} of {len(points)} crash points break invariants:\n" \
         + "\n".join(f"  {point}:\n" + "\n".join(f"    {p}" for p in problems)
                     for point, problems in broken.items())
