@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import Conflict, NovaError, UnexpectedTaskState
+from .store_mailbox import Mailbox
+from .store_migrations import ACTIVE_MIGRATION, Migrations
 
 
 class StoreError(NovaError):
@@ -71,9 +73,6 @@ CREATE TABLE IF NOT EXISTS services (
 """
 
 _UNSET = object()
-# Migrations that still hold resources or may still move the instance.
-ACTIVE_MIGRATION = "('pre-migrating', 'migrating', 'post-migrating', 'finished', 'confirming', " \
-                   "'reverting', 'accepted', 'preparing', 'running')"
 INSTANCE_COLUMNS = ("uuid", "name", "flavor", "vcpus", "memory_mb", "root_gb", "image",
                     "image_id", "vm_state", "task_state", "power_state", "host",
                     "availability_zone", "ip", "locked", "locked_reason", "created_at",
@@ -89,7 +88,7 @@ def _instance(row: sqlite3.Row | None) -> dict | None:
     return d
 
 
-class Store:
+class Store(Mailbox, Migrations):
     """read_only: opened with SQLite's mode=ro, so a read-only process cannot write the
     store whatever its code does. `fresh` tells whether this open created the schema (an
     empty, new or zero-byte file), which the engine checks against the hosts."""
@@ -262,48 +261,6 @@ class Store:
         return {r["host"]: {"vcpus": r["v"], "memory_mb": r["m"], "disk_gb": r["d"],
                             "instances": r["n"]} for r in rows}
 
-    # -- migrations --------------------------------------------------------------------
-    def create_migration(self, fields: dict) -> int:
-        now = time.time()
-        fields = {**fields, "created_at": now, "updated_at": now}
-        cur = self.conn.execute(
-            f"INSERT INTO migrations ({', '.join(fields)}) VALUES ({', '.join('?' for _ in fields)})",
-            tuple(fields.values()))
-        return cur.lastrowid
-
-    def update_migration(self, migration_id: int, expected_status=None, **fields) -> bool:
-        """Write fields; with expected_status (a status or a tuple of them), only if the
-        migration is still in it: the compare-and-swap every move step and recovery goes
-        through, so two of them never both act on one move. False when it was not."""
-        fields["updated_at"] = time.time()
-        sets = ", ".join(f"{k}=?" for k in fields)
-        sql, args = f"UPDATE migrations SET {sets} WHERE id=?", [*fields.values(), migration_id]
-        if expected_status is not None:
-            statuses = (expected_status,) if isinstance(expected_status, str) else tuple(expected_status)
-            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
-            args += statuses
-        return self.conn.execute(sql, args).rowcount == 1
-
-    def get_migration(self, migration_id: int) -> dict | None:
-        row = self.conn.execute("SELECT * FROM migrations WHERE id=?", (migration_id,)).fetchone()
-        return dict(row) if row else None
-
-    def active_migration(self, uuid: str) -> dict | None:
-        row = self.conn.execute(
-            f"SELECT * FROM migrations WHERE instance_uuid=? AND status IN {ACTIVE_MIGRATION} "
-            "ORDER BY id DESC LIMIT 1", (uuid,)).fetchone()
-        return dict(row) if row else None
-
-    def finished_migrations(self, dest_host: str, older_than: float) -> list[dict]:
-        rows = self.conn.execute(
-            "SELECT * FROM migrations WHERE status='finished' AND dest_host=? AND updated_at<?",
-            (dest_host, older_than))
-        return [dict(r) for r in rows]
-
-    def list_migrations(self, uuid: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM migrations" + (" WHERE instance_uuid=?" if uuid else "") + " ORDER BY id"
-        return [dict(r) for r in self.conn.execute(sql, (uuid,) if uuid else ())]
-
     # -- instance actions, events, faults ----------------------------------------------
     def start_action(self, uuid: str, action: str, request_id: str, user: str = "admin") -> int:
         cur = self.conn.execute(
@@ -408,58 +365,6 @@ class Store:
 
     def release_ips(self, uuid: str) -> None:
         self.conn.execute("DELETE FROM ip_allocations WHERE instance_uuid=?", (uuid,))
-
-    # -- message bus mailbox -----------------------------------------------------------
-    def put_message(self, topic: str, payload: dict) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO messages (topic, payload, created_at) VALUES (?, ?, ?)",
-            (topic, json.dumps(payload), time.time()))
-        return cur.lastrowid
-
-    def claim_message(self, topic: str, owner: str) -> tuple[int, dict] | None:
-        cur = self.conn.execute(
-            "UPDATE messages SET claimed_by=? WHERE id=(SELECT id FROM messages WHERE topic=? "
-            "AND claimed_by IS NULL ORDER BY id LIMIT 1) RETURNING id, payload", (owner, topic))
-        row = cur.fetchone()
-        cur.close()
-        return (row[0], json.loads(row[1])) if row else None
-
-    def release_claim(self, message_id: int) -> None:
-        """Give a claimed message back to the queue (its claimer died)."""
-        self.conn.execute("UPDATE messages SET claimed_by=NULL WHERE id=?", (message_id,))
-
-    def delete_message(self, message_id: int) -> None:
-        self.conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
-
-    def pending_messages(self, topic: str | None = None) -> list[dict]:
-        sql = "SELECT id, topic, payload, claimed_by FROM messages"
-        rows = self.conn.execute(sql + (" WHERE topic=?" if topic else ""),
-                                 (topic,) if topic else ()).fetchall()
-        return [dict(r, payload=json.loads(r["payload"])) for r in rows]
-
-    def requeue_claims(self, topic: str, alive) -> int:
-        """Give back the messages of `topic` whose claimer is dead (alive(owner) is False):
-        the step it was running runs again, and every step is idempotent."""
-        rows = self.conn.execute("SELECT id, claimed_by FROM messages WHERE topic=? AND "
-                                 "claimed_by IS NOT NULL", (topic,)).fetchall()
-        dead = [r["id"] for r in rows if not alive(r["claimed_by"])]
-        for mid in dead:
-            self.release_claim(mid)
-        return len(dead)
-
-    def messages_for(self, uuid: str) -> list[dict]:
-        """The queued or running steps of one instance, on any topic."""
-        return [m for m in self.pending_messages() if m["payload"]["args"].get("uuid") == uuid]
-
-    def put_message_unless_queued(self, topic: str, payload: dict, uuid: str) -> bool:
-        """Queue a step for an instance only if none of its steps is queued or running
-        (recovery's re-send), in one statement so it cannot race another process's."""
-        pattern = f"%{uuid}%"
-        cur = self.conn.execute(
-            "INSERT INTO messages (topic, payload, created_at) SELECT ?, ?, ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM messages WHERE payload LIKE ?)",
-            (topic, json.dumps(payload), time.time(), pattern))
-        return cur.rowcount == 1
 
     # -- compute services --------------------------------------------------------------
     def heartbeat(self, host: str, pid: int | None, when: float | None = None) -> None:

@@ -6,7 +6,6 @@ runs on the owning compute service's thread, never on a caller's.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -495,81 +494,6 @@ class LibvirtDriver:
         self._changed(uuid, redefined=True)
 
 
-class SimulatedDriver(LibvirtDriver):
-    """A libvirt test-driver node (`test:///<state>/hosts/<name>/node.xml`).
-
-    Each connection to a node file gets a private copy of its state, so the node is written
-    back after every change: the next start restores every guest with its run state. Disks
-    are plain copies of the image (no qemu-img needed).
-    """
-
-    domain_type = "test"
-    disk_format = None
-
-    def create_disk(self, uuid: str, image: dict, name: str = "disk", progress=None):
-        dest = self.files.instance_dir(uuid) / name
-        copy_disk(self.image_files, Path(image["path"]), self.files, dest, progress,
-                  image.get("checksum") or None)
-        return dest
-
-    def prepare_disk_for(self, uuid: str, image: dict | None) -> None:
-        pass
-
-    def _export_disk(self, uuid: str, dest: Path, progress=None) -> str:
-        return copy_disk(self.files, self.disk_path(uuid), self.image_files, dest, progress)
-
-    def _placed_here(self, dom) -> bool:
-        return True  # a node file is one host
-    def __init__(self, host: HostConfig, state_dir: Path):
-        super().__init__(host, state_dir)
-        self.host_dir = state_dir / "hosts" / host.name
-        self.node_file = self.host_dir / "node.xml"
-        self._xml_cache: dict[str, str] = {}
-        self._save_lock = threading.Lock()
-
-    @property
-    def uri(self) -> str:
-        return driver_uri(self.host, self.state_dir)
-
-    def connect(self, on_event=None) -> None:
-        self.host_dir.mkdir(parents=True, exist_ok=True)
-        if not self.node_file.exists():
-            self._write_node([])
-        super().connect(on_event)
-
-    def _changed(self, uuid: str, redefined: bool = False) -> None:
-        if redefined:
-            self._xml_cache.pop(uuid, None)
-        self.save()
-
-    def save(self) -> None:
-        """Write every guest's definition and run state back to the node file."""
-        with self._save_lock:
-            domains = []
-            for dom in self.conn.listAllDomains(0):
-                uuid = dom.UUIDString()
-                xml = self._xml_cache.get(uuid)
-                if xml is None:
-                    xml = self._xml_cache[uuid] = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-                state = dom.state()[0]
-                extra = f"<test:runstate>{int(state)}</test:runstate>"
-                if dom.hasManagedSaveImage(0):
-                    extra += "<test:hasmanagedsave/>"
-                cut = xml.rindex("</domain>")
-                domains.append(xml[:cut] + extra + xml[cut:])
-            self._write_node(domains)
-
-    def _write_node(self, domains: list[str]) -> None:
-        h = self.host
-        head = (f"<node xmlns:test='{TEST_NS}'>\n<cpu><nodes>1</nodes><sockets>1</sockets>"
-                f"<cores>{h.vcpus}</cores><threads>1</threads><active>{h.vcpus}</active>"
-                f"<mhz>2400</mhz><model>x86_64</model></cpu>\n"
-                f"<memory>{h.memory_mb * 1024}</memory>\n")
-        tmp = self.node_file.with_suffix(".tmp")
-        tmp.write_text(head + "\n".join(domains) + "\n</node>\n")
-        os.replace(tmp, self.node_file)
-
-
 def host_files(host: HostConfig, state_dir: Path):
     """Where a host's instance files live, and how to reach them (any service may ask: a
     cold migration's source writes to its destination)."""
@@ -603,4 +527,5 @@ def connect_uri(host: HostConfig) -> str:
 
 
 def make_driver(host: HostConfig, state_dir: Path) -> LibvirtDriver:
+    from .virt_simulated import SimulatedDriver  # it builds on LibvirtDriver
     return SimulatedDriver(host, state_dir) if host.simulated else LibvirtDriver(host, state_dir)
