@@ -17,12 +17,14 @@ from typing import Callable
 
 from . import states as S
 from .actions import ACTIONS, Action
-from .bus import CONDUCTOR, Message, MessageBus, compute_topic
+from .bus import Message, MessageBus, compute_topic
+from .compute_build import BuildOps
 from .compute_images import ImageOps
+from .compute_lifecycle import LifecycleOps
 from .compute_moves import MoveOps
 from .compute_periodic import PeriodicOps
 from .compute_recovery import RecoveryOps
-from .compute_shared import CONTINUES, ComputeResourcesUnavailable, Rollback, StaleStep
+from .compute_shared import CONTINUES, Job, Rollback, StaleStep
 from .config import Config, HostConfig
 from .crashpoints import crash_point
 from .errors import DriverError, NovaError, UnexpectedTaskState
@@ -37,49 +39,7 @@ CLEANUPS = ("cleanup_deleted", "cleanup_evacuated")  # steps that belong to no a
 RECONNECT_SECONDS = 5.0
 
 
-class Job:
-    """One operation on one instance: its request id and the task_state it holds now."""
-
-    def __init__(self, mgr: "ComputeManager", msg: Message, inst: dict, action: Action):
-        self.mgr, self.msg, self.inst, self.action = mgr, msg, inst, action
-        self.ctx = msg.request_id
-        self.uuid = inst["uuid"]
-        self.task_state = inst["task_state"]
-        self.args = msg.args
-        self.commits: list[Callable[[], None]] = []
-
-    def on_commit(self, write: Callable[[], None]) -> None:
-        """A write that must commit with the step's outcome (its migration's status, the
-        next step's cast), in the same transaction, or not at all."""
-        self.commits.append(write)
-
-    def commit(self) -> None:
-        """Inside the step's final transaction: its writes, then its message goes."""
-        for write in self.commits:
-            write()
-        self.mgr.bus.done(self.msg)
-
-    def task(self, new: str | None) -> None:
-        """Move to the next task_state, only if nobody else took the instance meanwhile."""
-        self.inst = self.mgr.store.update_instance(self.uuid, expected_task_state=self.task_state,
-                                                   task_state=new)
-        self.task_state = new
-        self.mgr.changed(self.inst)
-
-    def progress(self, done: int, total: int) -> None:
-        """A disk copy's progress, shown in the instance's row (a few updates, not one per chunk)."""
-        percent = 100 * done // total if total else 100
-        now = time.monotonic()
-        if percent != 100 and now - self._last_progress < 0.5:
-            return
-        self._last_progress = now
-        self.inst = self.mgr.store.update_instance(self.uuid, progress=percent)
-        self.mgr.changed(self.inst)
-
-    _last_progress = 0.0
-
-
-class ComputeManager(ImageOps, MoveOps, RecoveryOps, PeriodicOps):
+class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, PeriodicOps):
     rollback = Rollback
 
     def __init__(self, host: HostConfig, config: Config, driver: LibvirtDriver, store: Store,
@@ -329,194 +289,3 @@ class ComputeManager(ImageOps, MoveOps, RecoveryOps, PeriodicOps):
     def _took(self, job: Job, start: float, what: str) -> None:
         self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to {what}.",
                       ctx=job.ctx, instance=job.uuid)
-
-    # -- build -------------------------------------------------------------------------
-    def build_and_run_instance(self, msg: Message) -> None:
-        inst = self.store.get_instance(msg.args["uuid"])
-        if inst is None or inst["deleted_at"] is not None or inst["host"] != self.host.name \
-                or inst["task_state"] not in S.BUILD_TASKS:
-            self.bus.done(msg)
-            return  # deleted (or taken) while it waited: the delete cleans up
-        job = Job(self, msg, inst, ACTIONS["create"])
-        event = self.store.start_event(job.ctx, "compute__do_build_and_run_instance", self.host.name)
-        start = time.monotonic()
-        self.log.debug("Starting instance...", ctx=job.ctx, instance=job.uuid)
-        try:
-            if inst["task_state"] != S.SCHEDULING:  # a build cut by a crash: start it afresh
-                self.log.info(f"Build interrupted in {inst['task_state']}; building again",
-                              ctx=job.ctx, instance=job.uuid)
-                self._cleanup_guest(job.uuid)
-                job.inst = self.store.update_instance(job.uuid, ip=None)
-            self._claim(job)
-            job.task(S.NETWORKING)
-            ip = self.store.allocate_ip(self.config.network_name, job.uuid, self._addresses())
-            job.inst = self.store.update_instance(job.uuid, ip=ip)
-            job.task(S.BLOCK_DEVICE_MAPPING)
-            job.task(S.SPAWNING)
-            spawn_start = time.monotonic()
-            self.virtlog.info("Creating image(s)", ctx=job.ctx, instance=job.uuid)
-            image = self.store.get_image(inst["image_id"])
-            if image is None:
-                raise DriverError(f"Image {inst['image_id']} could not be found.")
-            self.driver.create_disk(job.uuid, image)
-            crash_point("compute.build_and_run_instance:disk_created")
-            self.driver.spawn(job.inst, image)
-            crash_point("compute.build_and_run_instance:spawned")
-            self.virtlog.info("Instance spawned successfully.", ctx=job.ctx, instance=job.uuid)
-            self._took(job, spawn_start, "spawn the instance on the hypervisor")
-            with self.store.tx():
-                inst = self.store.update_instance(
-                    job.uuid, expected_task_state=S.SPAWNING, task_state=None, vm_state=S.ACTIVE,
-                    power_state=self.driver.power_state(job.uuid), launched_at=time.time())
-                self.store.finish_event(event, "Success")
-                self.store.finish_action(job.ctx)
-                job.commit()
-        except UnexpectedTaskState as e:
-            self._preempted(job, event, e)  # deleted while building: the delete cleans up
-            return
-        except Exception as e:  # noqa: BLE001
-            self._build_failed(job, event, e)
-            return
-        self._took(job, start, "build instance")
-        self.changed(inst)
-        self.notify(ActionFinished(job.ctx, job.uuid, "create", True))
-
-    def _claim(self, job: Job, need: dict | None = None, exclude_self: bool = False) -> None:
-        """Check the host still has room (the scheduler's view may be stale). Usage already
-        counts this request: the instance placed here, or a migration's claim."""
-        need = need or job.inst
-        res, conf = self.resources, self.config.scheduler
-        used = self.store.host_usage(self.host.name).get(self.host.name, {})
-        checks = (("memory", "memory_mb", res["memory_mb"] * conf.ram_allocation_ratio, "MB"),
-                  ("vcpu", "vcpus", res["vcpus"] * conf.cpu_allocation_ratio, "VCPU"),
-                  ("disk", "root_gb", res["disk_gb"] * conf.disk_allocation_ratio, "GB"))
-        for what, key, limit, unit in checks:
-            total = used.get({"root_gb": "disk_gb"}.get(key, key), 0)
-            if total > limit:
-                raise ComputeResourcesUnavailable(
-                    f"Insufficient compute resources: Free {what} {limit - total + need[key]:.0f} "
-                    f"{unit} < requested {need[key]} {unit}.")
-        self.log.info(f"Claim successful on node {self.host.name}", ctx=job.ctx, instance=job.uuid)
-
-    def _addresses(self):
-        net = self.config.network
-        hosts = net.hosts()
-        next(hosts, None)  # the first address is the gateway
-        return (str(a) for a in hosts)
-
-    def _build_failed(self, job: Job, event, exc: Exception) -> None:
-        """Clean the host, then reschedule (RetryFilter) or give up with vm_state ERROR."""
-        self._cleanup_guest(job.uuid)
-        tried = list(job.args.get("tried", [])) + [self.host.name]
-        if len(tried) < self.config.scheduler.max_attempts:
-            try:
-                with self.store.tx():
-                    self.store.update_instance(job.uuid, expected_task_state=job.task_state,
-                                               task_state=S.SCHEDULING, host=None, ip=None)
-                    self.store.finish_event(event, "Error", str(exc))
-                    self.bus.cast(CONDUCTOR, "build_instances", job.ctx, uuid=job.uuid, tried=tried)
-                    job.commit()
-            except UnexpectedTaskState as e:
-                self._preempted(job, event, e)
-                return
-            self.log.debug(f"Build of instance {job.uuid} was re-scheduled: {exc}",
-                           ctx=job.ctx, instance=job.uuid)
-            self.changed(self.store.get_instance(job.uuid))
-            return
-        self._fail(job, event, exc, vm_state=S.ERROR, host=None, ip=None)
-
-    def _cleanup_guest(self, uuid: str, keep_ips: bool = False) -> None:
-        steps = (self.driver.destroy, self.driver.delete_files) + (() if keep_ips else (self.store.release_ips,))
-        for step in steps:
-            try:
-                step(uuid)
-            except Exception as e:  # noqa: BLE001 - cleanup goes on; the fault says why we are here
-                self.log.warning(f"Cleanup step {step.__name__} failed: {e}", instance=uuid)
-
-    # -- lifecycle handlers: hypervisor work only; _run does the bookkeeping ------------
-    def _start(self, job: Job):
-        self.log.info("Powering on", ctx=job.ctx, instance=job.uuid)
-        self.driver.power_on(job.uuid)
-
-    def _stop(self, job: Job):
-        timeout = self.config.compute.shutdown_timeout
-        took = self.driver.power_off(job.uuid, timeout)
-        if took is None:
-            self.virtlog.info(f"Instance failed to shutdown in {timeout:.0f} seconds.",
-                              ctx=job.ctx, instance=job.uuid)
-        else:
-            self.virtlog.info(f"Instance shutdown successfully after {took:.0f} seconds.",
-                              ctx=job.ctx, instance=job.uuid)
-
-    def _reboot(self, job: Job):
-        self.log.info("Rebooting instance", ctx=job.ctx, instance=job.uuid)
-        job.task(S.REBOOT_PENDING)
-        job.task(S.REBOOT_STARTED)
-        if self.driver.soft_reboot(job.uuid, self.config.compute.shutdown_timeout):
-            self.virtlog.info("Instance soft rebooted successfully.", ctx=job.ctx, instance=job.uuid)
-        else:
-            self.virtlog.warning("Failed to soft reboot instance. Trying hard reboot.",
-                                 ctx=job.ctx, instance=job.uuid)
-            self.driver.hard_reboot(job.uuid)
-            self.virtlog.info("Instance rebooted successfully.", ctx=job.ctx, instance=job.uuid)
-
-    def _reboot_hard(self, job: Job):
-        self.log.info("Rebooting instance", ctx=job.ctx, instance=job.uuid)
-        job.task(S.REBOOT_PENDING_HARD)
-        job.task(S.REBOOT_STARTED_HARD)
-        self.driver.hard_reboot(job.uuid)
-        self.virtlog.info("Instance rebooted successfully.", ctx=job.ctx, instance=job.uuid)
-
-    def _pause(self, job: Job):
-        self.log.info("Pausing", ctx=job.ctx, instance=job.uuid)
-        self.driver.pause(job.uuid)
-
-    def _unpause(self, job: Job):
-        self.log.info("Unpausing", ctx=job.ctx, instance=job.uuid)
-        self.driver.unpause(job.uuid)
-
-    def _suspend(self, job: Job):
-        self.log.info("Suspending", ctx=job.ctx, instance=job.uuid)
-        self.driver.suspend(job.uuid)
-        return {"sys_meta": {**job.inst["sys_meta"], "old_vm_state": job.inst["vm_state"]}}
-
-    def _resume(self, job: Job):
-        self.log.info("Resuming", ctx=job.ctx, instance=job.uuid)
-        self.driver.resume(job.uuid)
-        meta = dict(job.inst["sys_meta"])
-        return {"vm_state": meta.pop("old_vm_state", S.ACTIVE), "sys_meta": meta}
-
-    def _delete(self, job: Job):
-        self.log.info("Terminating instance", ctx=job.ctx, instance=job.uuid)
-        mig = self.store.active_migration(job.uuid)
-        others = {mig["source_host"], mig["dest_host"]} - {None, self.host.name} if mig else set()
-        fields = self.terminate(job.uuid, job.ctx)
-
-        def end_move():  # a delete wins over a move: its steps find it ended and stop
-            if mig is not None:
-                self.store.update_migration(mig["id"], status="error", held_host=None)
-            self._cast_cleanups(job.uuid, job.ctx, others)
-        job.on_commit(end_move)
-        return fields
-
-    _force_delete = _delete
-
-    def terminate(self, uuid: str, ctx: str | None) -> dict:
-        """Everything of the instance on this host: guest, disk (and a move's kept copy),
-        shelve image, IPs. Other hosts a move involved are cleaned by their own services."""
-        start = time.monotonic()
-        self.driver.destroy(uuid)
-        self.virtlog.info("Instance destroyed successfully.", ctx=ctx, instance=uuid)
-        self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to destroy the instance on "
-                      "the hypervisor.", ctx=ctx, instance=uuid)
-        path = self.driver.files.instance_dir(uuid)
-        self.virtlog.info(f"Deleting instance files {path}", ctx=ctx, instance=uuid)
-        self.driver.delete_files(uuid)
-        self.driver.files.remove_tree(self.driver.resize_dir(uuid))
-        self.virtlog.info(f"Deletion of {path} complete", ctx=ctx, instance=uuid)
-        start = time.monotonic()
-        self.images.delete_shelved(uuid)
-        self.store.release_ips(uuid)
-        self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to deallocate network for "
-                      "instance.", ctx=ctx, instance=uuid)
-        return {"vm_state": S.DELETED, "deleted_at": time.time(), "power_state": S.NOSTATE}

@@ -1,0 +1,98 @@
+"""Compute handlers of the power lifecycle and of terminate: hypervisor work only; the
+wrapper (_run) does the bookkeeping. Mixed into ComputeManager."""
+from __future__ import annotations
+
+import time
+
+from . import states as S
+from .compute_shared import Job
+
+
+class LifecycleOps:
+    # -- lifecycle handlers: hypervisor work only; _run does the bookkeeping ------------
+    def _start(self, job: Job):
+        self.log.info("Powering on", ctx=job.ctx, instance=job.uuid)
+        self.driver.power_on(job.uuid)
+
+    def _stop(self, job: Job):
+        timeout = self.config.compute.shutdown_timeout
+        took = self.driver.power_off(job.uuid, timeout)
+        if took is None:
+            self.virtlog.info(f"Instance failed to shutdown in {timeout:.0f} seconds.",
+                              ctx=job.ctx, instance=job.uuid)
+        else:
+            self.virtlog.info(f"Instance shutdown successfully after {took:.0f} seconds.",
+                              ctx=job.ctx, instance=job.uuid)
+
+    def _reboot(self, job: Job):
+        self.log.info("Rebooting instance", ctx=job.ctx, instance=job.uuid)
+        job.task(S.REBOOT_PENDING)
+        job.task(S.REBOOT_STARTED)
+        if self.driver.soft_reboot(job.uuid, self.config.compute.shutdown_timeout):
+            self.virtlog.info("Instance soft rebooted successfully.", ctx=job.ctx, instance=job.uuid)
+        else:
+            self.virtlog.warning("Failed to soft reboot instance. Trying hard reboot.",
+                                 ctx=job.ctx, instance=job.uuid)
+            self.driver.hard_reboot(job.uuid)
+            self.virtlog.info("Instance rebooted successfully.", ctx=job.ctx, instance=job.uuid)
+
+    def _reboot_hard(self, job: Job):
+        self.log.info("Rebooting instance", ctx=job.ctx, instance=job.uuid)
+        job.task(S.REBOOT_PENDING_HARD)
+        job.task(S.REBOOT_STARTED_HARD)
+        self.driver.hard_reboot(job.uuid)
+        self.virtlog.info("Instance rebooted successfully.", ctx=job.ctx, instance=job.uuid)
+
+    def _pause(self, job: Job):
+        self.log.info("Pausing", ctx=job.ctx, instance=job.uuid)
+        self.driver.pause(job.uuid)
+
+    def _unpause(self, job: Job):
+        self.log.info("Unpausing", ctx=job.ctx, instance=job.uuid)
+        self.driver.unpause(job.uuid)
+
+    def _suspend(self, job: Job):
+        self.log.info("Suspending", ctx=job.ctx, instance=job.uuid)
+        self.driver.suspend(job.uuid)
+        return {"sys_meta": {**job.inst["sys_meta"], "old_vm_state": job.inst["vm_state"]}}
+
+    def _resume(self, job: Job):
+        self.log.info("Resuming", ctx=job.ctx, instance=job.uuid)
+        self.driver.resume(job.uuid)
+        meta = dict(job.inst["sys_meta"])
+        return {"vm_state": meta.pop("old_vm_state", S.ACTIVE), "sys_meta": meta}
+
+    def _delete(self, job: Job):
+        self.log.info("Terminating instance", ctx=job.ctx, instance=job.uuid)
+        mig = self.store.active_migration(job.uuid)
+        others = {mig["source_host"], mig["dest_host"]} - {None, self.host.name} if mig else set()
+        fields = self.terminate(job.uuid, job.ctx)
+
+        def end_move():  # a delete wins over a move: its steps find it ended and stop
+            if mig is not None:
+                self.store.update_migration(mig["id"], status="error", held_host=None)
+            self._cast_cleanups(job.uuid, job.ctx, others)
+        job.on_commit(end_move)
+        return fields
+
+    _force_delete = _delete
+
+    def terminate(self, uuid: str, ctx: str | None) -> dict:
+        """Everything of the instance on this host: guest, disk (and a move's kept copy),
+        shelve image, IPs. Other hosts a move involved are cleaned by their own services."""
+        start = time.monotonic()
+        self.driver.destroy(uuid)
+        self.virtlog.info("Instance destroyed successfully.", ctx=ctx, instance=uuid)
+        self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to destroy the instance on "
+                      "the hypervisor.", ctx=ctx, instance=uuid)
+        path = self.driver.files.instance_dir(uuid)
+        self.virtlog.info(f"Deleting instance files {path}", ctx=ctx, instance=uuid)
+        self.driver.delete_files(uuid)
+        self.driver.files.remove_tree(self.driver.resize_dir(uuid))
+        self.virtlog.info(f"Deletion of {path} complete", ctx=ctx, instance=uuid)
+        start = time.monotonic()
+        self.images.delete_shelved(uuid)
+        self.store.release_ips(uuid)
+        self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to deallocate network for "
+                      "instance.", ctx=ctx, instance=uuid)
+        return {"vm_state": S.DELETED, "deleted_at": time.time(), "power_state": S.NOSTATE}
