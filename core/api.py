@@ -158,6 +158,8 @@ class API:
             validate_name("image", params.get("name"))
         if name in ("rebuild", "rescue") and "image" in params:
             params["image_id"] = self.images.get(params.pop("image"))["id"]
+        if name in ("rebuild", "rescue", "evacuate", "unshelve"):
+            self._check_image(name, inst, params)
         if name == "resize":
             old, new = self.config.flavor(inst["flavor"]), self.config.flavor(params.get("flavor") or "")
             if new.name == old.name:
@@ -176,6 +178,19 @@ class API:
         if name in ("confirm_resize", "revert_resize") and self.store.active_migration(uuid) is None:
             raise InstanceInvalidState(f"Instance {uuid} has no migration to {name.split('_')[0]}")
         return params
+
+    def _check_image(self, name: str, inst: dict, params: dict) -> None:
+        """The image the action will build from must exist (400, nothing changed)."""
+        if name == "unshelve":
+            if inst["vm_state"] != S.SHELVED_OFFLOADED:
+                return
+            image_id = inst["sys_meta"].get("shelved_image_id")
+        else:
+            image_id = params.get("image_id") or inst["image_id"]
+        image = self.store.get_image(image_id) if image_id else None
+        if image is None or image["status"] != "active":
+            raise InvalidInput(f"Image {image_id} could not be found: cannot '{name}' instance "
+                               f"{inst['uuid']}")
 
     def _after_take(self, action: Action, inst: dict, params: dict) -> dict:
         """Snapshot and shelve create their (queued) image first, as Nova's API does."""

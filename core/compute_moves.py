@@ -216,7 +216,8 @@ class MoveOps:
             held_vcpus=old.vcpus, held_memory_mb=old.ram_mb, held_root_gb=old.disk_gb))
         self.log.info(f"Instance moved from {mig['source_host']}; confirm or revert the "
                       f"{mig['migration_type']}", ctx=job.ctx, instance=job.uuid)
-        return {**_flavor_fields(new), "host": self.host.name, "sys_meta": meta, "progress": None}
+        return {**_flavor_fields(new), "host": self.host.name, "sys_meta": meta, "progress": None,
+                "availability_zone": self.host.availability_zone}
 
     def _restore_resize_source(self, job):
         """Source, after the destination failed: take the disk and definition back; the
@@ -270,7 +271,8 @@ class MoveOps:
         # From here the instance is the source's: if that step fails, it is in ERROR there,
         # where its disk is, never on a host that no longer has it.
         return self._hand_over(job, mig, None, mig["source_host"], "finish_revert_resize",
-                               inst_fields={"host": mig["source_host"], **_flavor_fields(old)},
+                               inst_fields={"host": mig["source_host"], **_flavor_fields(old),
+                                            "availability_zone": self.config.host(mig["source_host"]).availability_zone},
                                args={"migration_id": mig["id"]})
 
     def _finish_revert_resize(self, job):
@@ -312,7 +314,8 @@ class MoveOps:
         self.driver.delete_files(job.uuid)  # the guest and its disk live on the destination now
         job.on_commit(lambda: self._swap(mig, ("accepted", "running"), status="completed",
                                          held_host=None))
-        return {"host": dest, "power_state": job.inst["power_state"]}
+        return {"host": dest, "power_state": job.inst["power_state"],
+                "availability_zone": self.config.host(dest).availability_zone}
 
     def _prepare_live_destination(self, job, peer) -> None:
         """pre_live_migration: the instance directory and the image's base on the destination
@@ -342,7 +345,8 @@ class MoveOps:
         except Exception as e:
             self._cleanup_guest(job.uuid, keep_ips=True)
             job.on_commit(lambda: self._swap(mig, "pre-migrating", status="failed", held_host=None))
-            raise self.rollback(e, vm_state=S.ERROR, host=mig["source_host"], progress=None) from e
+            raise self.rollback(e, vm_state=S.ERROR, host=mig["source_host"], progress=None,
+                                availability_zone=self.config.host(mig["source_host"]).availability_zone) from e
         def done():
             self._swap(mig, "pre-migrating", status="done", held_host=None)
             self.bus.cast(compute_topic(mig["source_host"]), "cleanup_evacuated", job.ctx,

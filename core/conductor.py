@@ -60,8 +60,11 @@ class Conductor:
 
     # -- moves: schedule, record the migration, cast to the first compute step --------------
     def _spec(self, inst: dict, flavor=None, ignore=(), host=None, az=None) -> RequestSpec:
-        """What the instance needs: its own resources, or a new flavor's for a resize."""
+        """What the instance needs: its own resources, or a new flavor's for a resize, in
+        the zone it was asked for at create (Nova keeps it in the request spec, and every
+        move is filtered by it)."""
         image = self.store.get_image(inst["image_id"]) or {}
+        az = az or inst["sys_meta"].get("requested_az")
         need = (flavor.vcpus, flavor.ram_mb, flavor.disk_gb) if flavor else \
             (inst["vcpus"], inst["memory_mb"], inst["root_gb"])
         return RequestSpec(inst["uuid"], *need, az, image.get("properties", {}),
@@ -130,7 +133,8 @@ class Conductor:
                     "held_root_gb": new.disk_gb, "request_id": msg.request_id})
                 taken = self.store.update_instance(
                     inst["uuid"], expected_task_state=inst["task_state"],
-                    **({"host": dest.name} if kind == "evacuation" else {"task_state": inst["task_state"]}))
+                    **({"host": dest.name, "availability_zone": dest.config.availability_zone}
+                       if kind == "evacuation" else {"task_state": inst["task_state"]}))
                 self.store.finish_event(event, "Success")
                 self.bus.cast(compute_topic(first_host), step, msg.request_id, uuid=inst["uuid"],
                               action=msg.method, migration_id=mig)
@@ -188,7 +192,7 @@ class Conductor:
         inst = self.store.get_instance(uuid)
         if inst is None or inst["deleted_at"] is not None or inst["task_state"] != S.SCHEDULING:
             return  # deleted while it waited
-        spec = self._spec(inst, ignore=tried, az=inst["sys_meta"].get("requested_az"))
+        spec = self._spec(inst, ignore=tried)
         event = self.store.start_event(ctx, "conductor_schedule_and_build_instances", None)
         try:
             host = self.scheduler.select_destination(spec, host_states(self.config, self.store), ctx)

@@ -13,6 +13,9 @@ from .hostfiles import sha256_file
 from .store import Store
 
 
+CONFIGURED_IMAGES = uuidlib.UUID("7f0c2a1e-8d4b-5c3a-9e61-4b2f0d9a6c15")  # uuid5 namespace
+
+
 def disk_format_of(path: Path) -> str:
     with open(path, "rb") as f:
         return "qcow2" if f.read(4) == b"QFI\xfb" else "raw"
@@ -30,10 +33,12 @@ class ImageStore:
         have = {i["name"] for i in self.store.list_images() if i["type"] == "image"}
         for spec in specs:
             if spec.name not in have:
-                self._register(spec)
+                self._register(spec, configured=True)
 
-    def _register(self, spec: ImageSpec) -> dict:
-        image_id = str(uuidlib.uuid4())
+    def _register(self, spec: ImageSpec, configured: bool = False) -> dict:
+        # A configured image keeps its id: registered again after a delete, it is still the
+        # image its instances name.
+        image_id = str(uuidlib.uuid5(CONFIGURED_IMAGES, spec.name) if configured else uuidlib.uuid4())
         path = self.dir / f"{image_id}.{spec.disk_format}"
         tmp = path.with_suffix(".part")
         if spec.file is not None:
@@ -82,16 +87,21 @@ class ImageStore:
             sha256_file(path) == image["checksum"]
 
     def users(self, image_id: str) -> list[dict]:
-        """Shelved instances that need this image to come back."""
+        """Instances that need this image: shelved ones to come back, the others to be
+        rebuilt, rescued or evacuated from it."""
         return [i for i in self.store.list_instances()
-                if i["sys_meta"].get("shelved_image_id") == image_id]
+                if image_id in (i["sys_meta"].get("shelved_image_id"), i["image_id"])]
 
     def delete(self, ref: str, force: bool = False) -> dict:
         image = self.get(ref) if not isinstance(ref, dict) else ref
         needed = self.users(image["id"])
         if needed and not force:
-            raise Conflict(f"Image {image['name']} ({image['id']}) is needed to unshelve "
-                           f"{', '.join(i['name'] for i in needed)}; it cannot be deleted")
+            shelved = [i["name"] for i in needed if i["sys_meta"].get("shelved_image_id") == image["id"]]
+            built = [i["name"] for i in needed if i["name"] not in shelved]
+            uses = [f"to {verb} {_names(names)}" for verb, names in
+                    (("unshelve", shelved), ("rebuild, rescue or evacuate", built)) if names]
+            raise Conflict(f"Image {image['name']} ({image['id']}) is needed {' and '.join(uses)}; "
+                           "it cannot be deleted")
         Path(image["path"]).unlink(missing_ok=True)
         self.store.delete_image(image["id"])
         return image
@@ -109,3 +119,7 @@ class ImageStore:
 
     def list(self) -> list[dict]:
         return self.store.list_images()
+
+
+def _names(names: list[str], most: int = 10) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")

@@ -291,6 +291,9 @@ def test_image_create_show_delete(engine, tmp_path):
     assert img["checksum"] == hashlib.sha256(b"x" * 4096).hexdigest()
     inst = launch(engine, "frommine", image="mine")
     assert inst["vm_state"] == "active"
+    with pytest.raises(Conflict, match="needed to rebuild, rescue or evacuate frommine"):
+        engine.submit(engine.api.delete_image, "mine").result()
+    act(engine, "delete", "frommine")
     engine.submit(engine.api.delete_image, "mine").result()
     assert all(i["name"] != "mine" for i in engine.images.list())
 
@@ -354,3 +357,24 @@ def test_the_conductor_survives_a_request_it_cannot_handle(engine):
     assert (after["vm_state"], after["task_state"]) == ("active", None)
     assert "no.such.flavor" in engine.fault(inst["uuid"])["message"]
     assert launch(engine, "next")["vm_state"] == "active"  # placement still works
+
+
+def test_moves_keep_the_requested_zone_and_a_free_instance_follows_its_host(engine):
+    """Nova keeps the requested zone in the request spec and filters every move by it; an
+    instance created without one takes the zone of the host it lands on."""
+    pinned = launch(engine, "pinned", az="az1")
+    assert engine.config.host(pinned["host"]).availability_zone == "az1"
+    resized = act(engine, "resize", "pinned", flavor="m1.small")
+    assert resized["vm_state"] == "resized" and resized["availability_zone"] == "az1"
+    assert engine.config.host(resized["host"]).availability_zone == "az1"  # not cmp3 (az2, roomiest)
+    act(engine, "confirm_resize", "pinned")
+    engine.submit(engine.api.set_host, resized["host"], False, "dead", True).result()
+    evacuated = act(engine, "evacuate", "pinned")
+    assert evacuated["vm_state"] == "active" and evacuated["availability_zone"] == "az1"
+    assert engine.config.host(evacuated["host"]).availability_zone == "az1"
+    engine.submit(engine.api.set_host, resized["host"], True).result()
+    free = launch(engine, "free")
+    moved = act(engine, "migrate", "free")
+    assert moved["availability_zone"] == engine.config.host(moved["host"]).availability_zone
+    assert act(engine, "revert_resize", "free")["availability_zone"] == \
+        engine.config.host(free["host"]).availability_zone
