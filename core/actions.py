@@ -33,6 +33,8 @@ class Action:
     http: tuple[str, str] = ("POST", "/action")
     http_status: int = 202
     event: str = ""                 # compute event name, as in compute_<event>
+    takes_migration: str | None = None  # the API moves the 'finished' migration to this status
+    needs_host_up: bool = False     # refused while the instance's compute service is down
 
     def refusal(self, inst: dict) -> Exception | None:
         """Why the API would refuse this action for `inst` (None when it is allowed)."""
@@ -48,10 +50,6 @@ class Action:
         if self.must_have_launched and self.vm_states is not None and not inst.get("launched_at"):
             return InstanceInvalidState(
                 f"Cannot '{self.name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
-        if self.name == "unlock" and not inst.get("locked"):
-            return InstanceInvalidState(f"Cannot 'unlock' instance {uuid}: it is not locked")
-        if self.name == "lock" and inst.get("locked"):
-            return InstanceInvalidState(f"Cannot 'lock' instance {uuid}: it is already locked")
         return None
 
     def allowed(self, inst: dict) -> bool:
@@ -128,14 +126,14 @@ _TABLE = [
        event="unshelve_instance"),
     _a(name="migrate", description="Cold migrate to another host (then confirm or revert)",
        instance_action="migrate", vm_states=[S.ACTIVE, S.STOPPED], task_state=S.RESIZE_PREP,
-       end_vm_state=S.RESIZED, path="conductor", key="m", event="prep_resize"),
+       end_vm_state=S.RESIZED, path="conductor", key="m", event="prep_resize", needs_host_up=True),
     _a(name="resize", description="Resize to another flavor (then confirm or revert)",
        instance_action="resize", vm_states=[S.ACTIVE, S.STOPPED], task_state=S.RESIZE_PREP,
-       end_vm_state=S.RESIZED, path="conductor", key="e", event="prep_resize"),
+       end_vm_state=S.RESIZED, path="conductor", key="e", event="prep_resize", needs_host_up=True),
     _a(name="confirm_resize", description="Confirm a resize or migration: free the source",
-       instance_action="confirmResize", vm_states=[S.RESIZED], task_state=S.RESIZE_CONFIRMING,
+       instance_action="confirmResize", vm_states=[S.RESIZED], task_state=None,
        end_vm_state=S.ACTIVE, on_error="error", key="c", http_status=204,
-       event="confirm_resize"),
+       event="confirm_resize", takes_migration="confirming", needs_host_up=True),
     _a(name="revert_resize", description="Revert a resize or migration: back to the source",
        instance_action="revertResize", vm_states=[S.RESIZED], task_state=S.RESIZE_REVERTING,
        end_vm_state=S.ACTIVE, on_error="error", key="v", event="revert_resize"),
@@ -144,7 +142,8 @@ _TABLE = [
        end_vm_state=None, path="conductor", key="M", event="live_migration"),
     _a(name="evacuate", description="Evacuate from a host that is down: rebuild elsewhere",
        instance_action="evacuate", vm_states=[S.ACTIVE, S.STOPPED, S.ERROR],
-       task_state=S.REBUILDING, end_vm_state=S.ACTIVE, path="conductor", lock_checked=False,
+       task_state=S.REBUILDING, task_states=ANY, end_vm_state=S.ACTIVE, path="conductor",
+       lock_checked=False,
        on_error="error", key="E", destructive=True, event="rebuild_instance"),
     _a(name="delete", description="Terminate: destroy the guest, delete its disk, free its IP",
        instance_action="delete", vm_states=ANY, task_state=S.DELETING, end_vm_state=S.DELETED,

@@ -16,7 +16,7 @@ from .actions import ACTIONS, Action
 from .bus import CONDUCTOR, MessageBus, compute_topic
 from .config import Config, validate_name
 from .crashpoints import crash_point
-from .errors import InstanceInvalidState, InvalidInput, NovaError, ReadOnly, only_one
+from .errors import Conflict, InstanceInvalidState, InvalidInput, NovaError, ReadOnly, only_one
 from .events import ActionFinished, InstanceChanged
 from .hosts import host_views
 from .images import ImageStore
@@ -111,11 +111,16 @@ class API:
         uuid = inst["uuid"]
         path = f"/{uuid}{action.http[1]}"
         refusal = action.refusal(inst)
-        if refusal is None and action.task_state == S.DELETING and inst["task_state"] == S.DELETING:
-            refusal = InstanceInvalidState(
-                f"Cannot '{name}' instance {uuid} while it is in task_state deleting")
         if refusal is not None:
             self._refuse(ctx, action, path, start, refusal)
+        if action.task_state == S.DELETING and inst["task_state"] == S.DELETING \
+                and not self._delete_locally(inst):
+            # Nova's _delete: the host is up and already deleting it; a down host's
+            # instance is deleted locally below, as any delete there is.
+            self.log.info("Instance is already in deleting state, ignoring this request",
+                          ctx=ctx, instance=uuid)
+            self._request_line(ctx, action.http[0], path, action.http_status, start)
+            return Request(ctx, uuid, name, done=True)
         if action.path == "api":
             return self._api_only(ctx, action, inst, path, start)
         try:
@@ -130,6 +135,8 @@ class API:
                 refusal = action.refusal(current) or InstanceInvalidState(
                     f"Cannot '{name}' instance {uuid} while it is in task_state {current['task_state']}")
                 self._refuse(ctx, action, path, start, refusal)
+            if action.takes_migration and not self.store.take_migration(uuid, action.takes_migration):
+                self._refuse(ctx, action, path, start, InvalidInput("Instance has not been resized."))
             self.store.start_action(uuid, action.instance_action, ctx)
             params = self._after_take(action, taken, params)
             body = {action.instance_action: params or None}
@@ -175,8 +182,15 @@ class API:
             view = host_views(self.config, self.store, only=inst["host"]) if inst["host"] else []
             if view and view[0]["state"] == "up":
                 raise InvalidInput(f"Compute service of {inst['host']} is still in use.")
-        if name in ("confirm_resize", "revert_resize") and self.store.active_migration(uuid) is None:
-            raise InstanceInvalidState(f"Instance {uuid} has no migration to {name.split('_')[0]}")
+        if name in ("confirm_resize", "revert_resize"):
+            mig = self.store.active_migration(uuid)
+            if mig is None or mig["status"] != "finished":  # Nova: MigrationNotFound
+                raise InvalidInput("Instance has not been resized.")
+        if action.needs_host_up:
+            host = self._target_host(action, inst)
+            view = host_views(self.config, self.store, only=host) if host else []
+            if not view or view[0]["state"] != "up":  # Nova's check_instance_host(check_is_up)
+                raise Conflict("Service is unavailable at this time.")
         return params
 
     def _check_image(self, name: str, inst: dict, params: dict) -> None:
@@ -260,8 +274,9 @@ class API:
         """lock / unlock: a database change with an api_ event, no cast."""
         uuid = inst["uuid"]
         if not self.store.set_locked(uuid, action.name == "lock"):
-            self._refuse(ctx, action, path, start, action.refusal(self.store.get_instance(uuid))
-                         or InstanceInvalidState(f"Cannot '{action.name}' instance {uuid} now"))
+            # already so: Nova answers 202 and changes nothing
+            self._request_line(ctx, "POST", path, action.http_status, start)
+            return Request(ctx, uuid, action.name, done=True)
         self.store.start_action(uuid, action.instance_action, ctx)
         event = self.store.start_event(ctx, action.event, None)
         self.store.finish_event(event, "Success")

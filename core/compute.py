@@ -187,6 +187,14 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
                 self.bus.done(msg)
             return
         job = Job(self, msg, inst, action)
+        if inst["host"] != self.host.name and "migration_id" not in msg.args \
+                and action.name != "confirm_resize":
+            # queued here before the instance went elsewhere (evacuated while this host was
+            # down): the request is over, and this host must not act on the instance
+            self._preempted(job, None, UnexpectedTaskState(
+                f"Instance {job.uuid} is on {inst['host']} now; {msg.method} on "
+                f"{self.host.name} skipped"))
+            return
         if inst["task_state"] == S.DELETING and action.task_state != S.DELETING:
             # Delete wins: a step queued before it must not take the instance back.
             self._preempted(job, None, UnexpectedTaskState(

@@ -25,23 +25,40 @@ class LifecycleOps:
                               ctx=job.ctx, instance=job.uuid)
 
     def _reboot(self, job: Job):
-        self.log.info("Rebooting instance", ctx=job.ctx, instance=job.uuid)
         job.task(S.REBOOT_PENDING)
         job.task(S.REBOOT_STARTED)
-        if self.driver.soft_reboot(job.uuid, self.config.compute.shutdown_timeout):
-            self.virtlog.info("Instance soft rebooted successfully.", ctx=job.ctx, instance=job.uuid)
-        else:
-            self.virtlog.warning("Failed to soft reboot instance. Trying hard reboot.",
-                                 ctx=job.ctx, instance=job.uuid)
-            self.driver.hard_reboot(job.uuid)
-            self.virtlog.info("Instance rebooted successfully.", ctx=job.ctx, instance=job.uuid)
+        return self._rebooted(job, self._soft_then_hard)
 
     def _reboot_hard(self, job: Job):
-        self.log.info("Rebooting instance", ctx=job.ctx, instance=job.uuid)
         job.task(S.REBOOT_PENDING_HARD)
         job.task(S.REBOOT_STARTED_HARD)
-        self.driver.hard_reboot(job.uuid)
-        self.virtlog.info("Instance rebooted successfully.", ctx=job.ctx, instance=job.uuid)
+        return self._rebooted(job, self._hard)
+
+    def _hard(self, uuid: str) -> str:
+        self.driver.hard_reboot(uuid)
+        return "Instance rebooted successfully."
+
+    def _soft_then_hard(self, uuid: str) -> str:
+        if self.driver.soft_reboot(uuid, self.config.compute.shutdown_timeout):
+            return "Instance soft rebooted successfully."
+        self.virtlog.warning("Failed to soft reboot instance. Trying hard reboot.", instance=uuid)
+        return self._hard(uuid)
+
+    def _rebooted(self, job: Job, reboot):
+        """Nova's reboot_instance: a reboot that fails while the guest still runs is no
+        failure (ctxt.reraise = False): the fault is recorded, the instance stays ACTIVE."""
+        self.log.info("Rebooting instance", ctx=job.ctx, instance=job.uuid)
+        try:
+            done = reboot(job.uuid)
+        except Exception as e:
+            if self.driver.power_state(job.uuid) != S.RUNNING:
+                raise
+            self.log.warning("Reboot failed but instance is running", ctx=job.ctx, instance=job.uuid)
+            self.store.add_fault(job.uuid, getattr(e, "code", 500),
+                                 getattr(e, "message", None) or str(e), None, self.host.name, job.ctx)
+            return None
+        self.virtlog.info(done, ctx=job.ctx, instance=job.uuid)
+        return None
 
     def _pause(self, job: Job):
         self.log.info("Pausing", ctx=job.ctx, instance=job.uuid)

@@ -51,7 +51,6 @@ def resume_step(inst: dict, mig: dict) -> tuple[str, str, dict] | None:
         ("pre-migrating", None): (dst, "prep_resize", {"action": action}),
         ("migrating", None): (src, "resize_instance", {"action": action}),
         ("post-migrating", None): (dst, "finish_resize", {"action": action, **was_running}),
-        ("finished", S.RESIZE_CONFIRMING): (src, "confirm_resize", {"action": "confirm_resize"}),
         ("confirming", None): (src, "confirm_resize", {"action": "confirm_resize"}),
         ("finished", S.RESIZE_REVERTING): (dst, "revert_resize", {"action": "revert_resize"}),
         ("reverting", None): (src, "finish_revert_resize", {"action": "revert_resize"})
@@ -233,9 +232,7 @@ class MoveOps:
         """Source: delete the kept copy and free what it held."""
         mig = self.store.active_migration(job.uuid)
         job.args = {**job.args, "migration_id": mig["id"] if mig else None}
-        mig = self._migration(job, "finished", "confirming")
-        if mig["status"] == "finished":
-            self._swap(mig, "finished", status="confirming")
+        mig = self._migration(job, "confirming")  # the API took it from 'finished'
         dest = self.peer_files(mig["dest_host"])
         try:
             if not dest.exists(dest.instance_dir(job.uuid) / "disk"):

@@ -21,6 +21,9 @@ class PeriodicOps:
                                           False, action.task_state)
             if taken is None:
                 return
+            if action.takes_migration and not self.store.take_migration(inst["uuid"],
+                                                                        action.takes_migration):
+                return
             self.store.start_action(inst["uuid"], action.instance_action, ctx)
             self.bus.cast(compute_topic(host), action_name, ctx, uuid=inst["uuid"], **args)
         self.log.info(reason, ctx=ctx, instance=inst["uuid"])

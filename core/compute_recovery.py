@@ -9,6 +9,7 @@ or running anywhere is recovered here, from its migration record and the files o
 from __future__ import annotations
 
 from . import states as S
+from .api import new_request_id
 from .bus import compute_topic
 from .compute_moves import resume_step
 from .compute_shared import describe_migration
@@ -28,6 +29,10 @@ class RecoveryOps:
                 except Exception as e:  # noqa: BLE001 - one instance must not stop the host
                     self.log.error(f"Recovery at start-up failed: {type(e).__name__}: {e}",
                                    instance=inst["uuid"])
+        for mig in self.store.migrations_in("confirming", self.host.name):
+            if not self.store.messages_for(mig["instance_uuid"]):  # confirm holds no task_state
+                self._resume_move(self.store.get_instance(mig["instance_uuid"]), mig,
+                                  self.store.open_request(mig["instance_uuid"]))
         for step in (self._destroy_orphans, self._sweep_files, self.sync_power_states):
             try:
                 step()
@@ -63,6 +68,15 @@ class RecoveryOps:
                                                   host=None, ip=None)
                 if ctx:
                     self.store.finish_action(ctx, error=True)
+        elif task in S.REBUILD_TASKS and inst["vm_state"] in (S.ACTIVE, S.STOPPED):
+            self.log.debug("Instance failed to rebuild correctly, setting to ERROR state",
+                           instance=uuid)
+            with self.store.tx():
+                inst = self.store.update_instance(uuid, task_state=None, vm_state=S.ERROR)
+                if ctx:
+                    self.store.finish_action(ctx, error=True)
+        elif self._retry_at_start(inst, ctx):
+            return
         else:
             self.log.info(f"Instance found in task_state {task} at start-up; resetting it",
                           instance=uuid)
@@ -72,6 +86,39 @@ class RecoveryOps:
                 if ctx:
                     self.store.finish_action(ctx, error=True)
         self.changed(inst)
+
+    def _retry_at_start(self, inst: dict, ctx: str | None) -> bool:
+        """Nova's _init_instance for a power task cut short: stop and start are retried, a
+        reboot is retried (as a hard one once the guest went down), a reboot, pause or
+        unpause that left the guest running just ends."""
+        uuid, task = inst["uuid"], inst["task_state"]
+        power = self.driver.power_state(uuid)
+        soft, hard = S.REBOOT_STATES, S.HARD_REBOOT_STATES
+        retry = {S.POWERING_OFF: "stop", S.POWERING_ON: "start"}.get(task)
+        if task in soft + hard and (task in (S.REBOOT_PENDING, S.REBOOT_PENDING_HARD)
+                                    or power != S.RUNNING):
+            retry = "reboot" if task in soft and power == S.RUNNING else "reboot_hard"
+            if retry == "reboot_hard" and task in soft:
+                self.store.update_instance(uuid, task_state=S.REBOOT_PENDING_HARD)
+        elif task == S.UNPAUSING and power == S.PAUSED_POWER:
+            retry = "unpause"
+        elif power == S.RUNNING and task in (S.REBOOT_STARTED, S.REBOOT_STARTED_HARD, S.REBOOTING,
+                                             S.REBOOTING_HARD, S.PAUSING, S.UNPAUSING):
+            self.log.warning(f"Instance in transitional state ({task}) at start-up and power "
+                             f"state is ({power}), clearing task state", instance=uuid)
+            with self.store.tx():
+                self.changed(self.store.update_instance(uuid, task_state=None, vm_state=S.ACTIVE,
+                                                        power_state=power))
+                if ctx:
+                    self.store.finish_action(ctx)
+            return True
+        if retry is None:
+            return False
+        self.log.debug(f"Instance in transitional state {task} at start-up retrying {retry} "
+                       "request", instance=uuid)
+        self.bus.cast_unless_queued(self.topic, retry, ctx or new_request_id(), uuid=uuid,
+                                    action=retry)
+        return True
 
     def _resume_move(self, inst: dict, mig: dict, ctx: str | None) -> bool:
         """A move with no step queued anywhere: send the step its migration's status says

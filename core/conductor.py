@@ -125,6 +125,10 @@ class Conductor:
         first_host = inst["host"] if live else dest.name
         try:
             with self.store.tx():  # the migration, the instance and the first step: together
+                if kind == "evacuation":  # whatever move the dead host was in is over
+                    earlier = self.store.active_migration(inst["uuid"])
+                    if earlier is not None:
+                        self.store.update_migration(earlier["id"], status="error", held_host=None)
                 mig = self.store.create_migration({
                     "instance_uuid": inst["uuid"], "migration_type": kind,
                     "source_host": inst["host"], "dest_host": dest.name, "old_flavor": old.name,

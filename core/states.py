@@ -107,6 +107,8 @@ def api_status(vm_state: str, task_state: str | None) -> str:
     """The status `server list` shows, as api/openstack/common.py maps it."""
     if vm_state == ACTIVE and task_state in _TASK_STATUS:
         return _TASK_STATUS[task_state]
+    if vm_state == PAUSED and task_state == MIGRATING:
+        return "MIGRATING"
     if vm_state == STOPPED and task_state and task_state.startswith(("resize", "rebuild")):
         return _TASK_STATUS.get(task_state, "SHUTOFF")
     if vm_state == RESIZED and task_state == "resize_reverting":

@@ -50,3 +50,15 @@ class Migrations:
         sql = "SELECT * FROM migrations" + (" WHERE instance_uuid=?" if uuid else "") + " ORDER BY id"
         return [dict(r) for r in self.conn.execute(sql, (uuid,) if uuid else ())]
 
+    def take_migration(self, uuid: str, status: str) -> bool:
+        """The API's compare-and-swap for confirm: the instance's 'finished' migration moves
+        to `status`, once; False when there is none (not resized, or confirmed already)."""
+        return self.conn.execute(
+            "UPDATE migrations SET status=?, updated_at=? WHERE id=(SELECT id FROM migrations "
+            "WHERE instance_uuid=? AND status='finished' ORDER BY id DESC LIMIT 1)",
+            (status, time.time(), uuid)).rowcount == 1
+
+    def migrations_in(self, status: str, source_host: str) -> list[dict]:
+        rows = self.conn.execute("SELECT * FROM migrations WHERE status=? AND source_host=?",
+                                 (status, source_host))
+        return [dict(r) for r in rows]

@@ -140,7 +140,8 @@ def test_a_task_with_no_step_left_is_reset_at_start(config, state_dir):
         after = eng.store.get_instance(inst["uuid"])
         assert (after["vm_state"], after["task_state"], after["power_state"]) == ("active", None, S.RUNNING)
         assert eng.store.get_action("req-y")["finish_time"] is not None
-        assert "Instance found in task_state pausing at start-up; resetting it" in log_text(state_dir, "n-cpu")
+        assert "Instance in transitional state (pausing) at start-up and power state is (1), " \
+            "clearing task state" in log_text(state_dir, "n-cpu")
 
 
 def test_power_state_follows_changes_made_behind_the_engines_back(engine, state_dir):

@@ -1,0 +1,110 @@
+"""Where novatui follows Nova's own code (issue 11): evacuate of a stuck instance, a second
+delete, a down source refused, confirm without a task_state, a paused live migration's
+status, idempotent locks, and _init_instance's retries of interrupted power tasks."""
+from __future__ import annotations
+
+import pytest
+
+from core import states as S
+from core.engine import Engine
+from core.errors import Conflict, InvalidInput
+from tests.conftest import act, launch, log_text
+
+
+def test_evacuate_takes_an_instance_stuck_in_any_task_state(engine):
+    inst = launch(engine, "stuck")
+    engine.store.update_instance(inst["uuid"], task_state=S.POWERING_OFF)  # its host died mid-stop
+    engine.submit(engine.api.set_host, inst["host"], False, "dead", True).result()
+    moved = act(engine, "evacuate", "stuck")
+    assert (moved["vm_state"], moved["task_state"]) == ("active", None)
+    assert moved["host"] != inst["host"]
+
+
+def test_a_second_delete_is_ignored_while_the_host_deletes(engine, state_dir):
+    inst = launch(engine, "twice")
+    engine.store.update_instance(inst["uuid"], task_state=S.DELETING)
+    req = engine.request("delete", "twice")
+    assert req.done and engine.instance("twice")["task_state"] == S.DELETING
+    assert "Instance is already in deleting state, ignoring this request" in log_text(state_dir, "n-api")
+    engine.submit(engine.api.set_host, inst["host"], False, "dead", True).result()
+    gone = act(engine, "delete", inst["uuid"])  # host down: deleted locally
+    assert gone["vm_state"] == "deleted"
+
+
+@pytest.mark.parametrize("action", ["migrate", "resize"])
+def test_moves_need_the_source_service_up(engine, action):
+    inst = launch(engine, "pinned")
+    engine.submit(engine.api.set_host, inst["host"], False, "dead", True).result()
+    with pytest.raises(Conflict, match="Service is unavailable at this time."):
+        engine.request(action, "pinned", flavor="m1.small")
+    assert engine.instance("pinned")["task_state"] is None
+
+
+def test_confirm_sets_no_task_state_and_a_second_confirm_is_a_400(engine):
+    launch(engine, "conf")
+    act(engine, "migrate", "conf")
+    req = engine.request("confirm_resize", "conf")
+    after_take = engine.instance("conf")
+    assert after_take["task_state"] is None
+    with pytest.raises(InvalidInput, match="Instance has not been resized."):
+        engine.request("confirm_resize", "conf")
+    engine.wait(req, 10)
+    assert engine.instance("conf")["vm_state"] == "active"
+
+
+def test_status_of_a_paused_instance_being_live_migrated():
+    assert S.api_status(S.PAUSED, S.MIGRATING) == "MIGRATING"
+
+
+def test_lock_and_unlock_are_idempotent(engine):
+    launch(engine, "lk")
+    for action, locked in (("lock", True), ("lock", True), ("unlock", False), ("unlock", False)):
+        assert engine.request(action, "lk").done
+        assert engine.instance("lk")["locked"] is locked
+
+
+@pytest.mark.parametrize("task,end", [(S.POWERING_OFF, ("stopped", S.SHUTDOWN)),
+                                      (S.REBOOT_PENDING, ("active", S.RUNNING)),
+                                      (S.REBOOT_STARTED, ("active", S.RUNNING)),
+                                      (S.PAUSING, ("active", S.RUNNING))])
+def test_init_instance_retries_or_clears_interrupted_power_tasks(config, state_dir, task, end):
+    with Engine(config, state_dir) as eng:
+        inst = launch(eng, "cut")
+    eng.store.start_action(inst["uuid"], "x", "req-cut")
+    eng.store.update_instance(inst["uuid"], task_state=task)  # and no step left anywhere
+    with Engine(config, state_dir) as eng:
+        assert eng.wait("req-cut", 10)["finish_time"] is not None
+        after = eng.instance("cut")
+        assert (after["vm_state"], after["power_state"], after["task_state"]) == (*end, None)
+
+
+def test_init_instance_retries_an_interrupted_start(config, state_dir):
+    with Engine(config, state_dir) as eng:
+        launch(eng, "cut")
+        inst = act(eng, "stop", "cut")
+    eng.store.start_action(inst["uuid"], "start", "req-on")
+    eng.store.update_instance(inst["uuid"], task_state=S.POWERING_ON)
+    with Engine(config, state_dir) as eng:
+        eng.wait("req-on", 10)
+        assert (eng.instance("cut")["vm_state"], eng.instance("cut")["power_state"]) == ("active", S.RUNNING)
+
+
+def test_init_instance_puts_an_interrupted_rebuild_in_error(config, state_dir):
+    with Engine(config, state_dir) as eng:
+        inst = launch(eng, "cut")
+    eng.store.update_instance(inst["uuid"], task_state=S.REBUILD_SPAWNING)
+    with Engine(config, state_dir) as eng:
+        assert (eng.instance("cut")["vm_state"], eng.instance("cut")["task_state"]) == ("error", None)
+
+
+def test_a_failed_reboot_of_a_running_guest_is_no_failure(engine, monkeypatch):
+    inst = launch(engine, "rb")
+    driver = engine.computes[inst["host"]].driver
+
+    def refuse(uuid, timeout):  # the hypervisor refuses the reboot; the guest runs on
+        raise RuntimeError("reboot refused")
+    monkeypatch.setattr(driver, "soft_reboot", refuse)
+    req = engine.request("reboot", "rb")
+    assert engine.wait(req, 10)["message"] is None  # the event is Success
+    assert engine.instance("rb")["vm_state"] == "active"
+    assert "reboot refused" in engine.fault(inst["uuid"])["message"]
