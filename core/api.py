@@ -143,14 +143,23 @@ class API:
             self.wsgi.debug(f"Action: '{action.instance_action}', calling method: {name}, body: "
                             f"{json.dumps(body)}", ctx=ctx, logger="nova.api.openstack.wsgi")
             self._request_line(ctx, action.http[0], path, action.http_status, start)
-            if action.task_state == S.DELETING and self._delete_locally(taken):
-                return self._local_delete(ctx, taken)
-            if action.path == "conductor":
+            local = action.task_state == S.DELETING and self._delete_locally(taken)
+            if local:
+                shelve_image = self._local_delete(ctx, taken)
+            elif action.path == "conductor":
                 self.bus.cast(CONDUCTOR, name, ctx, uuid=uuid, **params)
             else:
                 self.bus.cast(compute_topic(self._target_host(action, taken)), name, ctx,
                               uuid=uuid, **params)
         crash_point(f"api.{name}:accepted")
+        if local:  # only once the delete is committed does the shelve image's file go
+            if shelve_image is not None:
+                self.images.finish_delete(shelve_image)
+            crash_point(f"api.{name}:local_files_deleted")
+            done = self.store.get_instance(uuid)
+            self.notify(InstanceChanged(done))
+            self.notify(ActionFinished(ctx, uuid, "delete", True))
+            return Request(ctx, uuid, "delete", done=True)
         self.notify(InstanceChanged(taken))
         return Request(ctx, uuid, name)
 
@@ -253,22 +262,22 @@ class API:
         view = host_views(self.config, self.store, only=inst["host"])
         return not view or view[0]["state"] == "down"
 
-    def _local_delete(self, ctx: str, inst: dict) -> Request:
+    def _local_delete(self, ctx: str, inst: dict):
+        """The delete in the database alone (inside the request's transaction). Returns the
+        shelve image's file, which the caller removes once this has committed."""
         uuid = inst["uuid"]
         if inst["host"] is not None:
             self.log.warning(f"instance's host {inst['host']} is down, deleting from database",
                              ctx=ctx, instance=uuid)
-        self.images.delete_shelved(uuid)
+        shelve_image = self.images.forget_shelved(uuid)
         mig = self.store.active_migration(uuid)
         if mig is not None:
             self.store.update_migration(mig["id"], status="error", held_host=None)
         self.store.release_ips(uuid)
-        done = self.store.update_instance(uuid, vm_state=S.DELETED, task_state=None,
-                                          deleted_at=time.time(), power_state=S.NOSTATE)
+        self.store.update_instance(uuid, vm_state=S.DELETED, task_state=None,
+                                   deleted_at=time.time(), power_state=S.NOSTATE)
         self.store.finish_action(ctx)
-        self.notify(InstanceChanged(done))
-        self.notify(ActionFinished(ctx, uuid, "delete", True))
-        return Request(ctx, uuid, "delete", done=True)
+        return shelve_image
 
     def _api_only(self, ctx: str, action: Action, inst: dict, path: str, start: float) -> Request:
         """lock / unlock: a database change with an api_ event, no cast."""

@@ -116,6 +116,7 @@ class Engine:
         self.bus = MessageBus(self.store, self.owner_id)
         self.images = ImageStore(self.store, self.state_dir / "images", self.read_only)
         if not self.read_only:
+            self.images.finish_deletes()
             self.images.ensure_configured(self.config.images)
         self.api = API(self.config, self.store, self.bus, self.images, self.sink, self._notify,
                        self.read_only)

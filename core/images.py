@@ -106,6 +106,27 @@ class ImageStore:
         self.store.delete_image(image["id"])
         return image
 
+    def finish_deletes(self) -> None:
+        """Deletes committed by a process that died before it removed their files."""
+        for image in self.store.list_images(status="deleting"):
+            self.finish_delete(image)
+
+    def finish_delete(self, image: dict) -> None:
+        Path(image["path"]).unlink(missing_ok=True)
+        self.store.delete_image(image["id"])
+
+    def forget_shelved(self, uuid: str) -> dict | None:
+        """Mark the shelve image of an instance being deleted (in the caller's transaction);
+        the caller finishes the delete (finish_delete) once that has committed, and a start
+        finishes it for a process that died in between."""
+        inst = self.store.get_instance(uuid)
+        image_id = inst and inst["sys_meta"].get("shelved_image_id")
+        image = image_id and self.store.get_image(image_id)
+        if not image:
+            return None
+        self.store.update_image(image["id"], status="deleting")
+        return image
+
     def delete_shelved(self, uuid: str) -> None:
         """An instance deleted while shelved takes its shelve image with it."""
         inst = self.store.get_instance(uuid)

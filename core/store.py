@@ -334,8 +334,8 @@ class Store(Mailbox, Migrations):
         return _image(row)
 
     def find_images(self, ref: str) -> list[dict]:
-        rows = self.conn.execute("SELECT * FROM images WHERE id=? OR name=? ORDER BY created_at, rowid",
-                                 (ref, ref)).fetchall()
+        rows = self.conn.execute("SELECT * FROM images WHERE (id=? OR name=?) AND status!='deleting' "
+                                 "ORDER BY created_at, rowid", (ref, ref)).fetchall()
         exact = [r for r in rows if r["id"] == ref]
         return [_image(r) for r in (exact or rows)]
 
@@ -348,8 +348,11 @@ class Store(Mailbox, Migrations):
     def delete_image(self, image_id: str) -> None:
         self.conn.execute("DELETE FROM images WHERE id=?", (image_id,))
 
-    def list_images(self) -> list[dict]:
-        return [_image(r) for r in self.conn.execute("SELECT * FROM images ORDER BY created_at, rowid")]
+    def list_images(self, status: str | None = None) -> list[dict]:
+        """Every image but those being deleted; or those of one status."""
+        where = "status=?" if status else "status!='deleting'"
+        return [_image(r) for r in self.conn.execute(
+            f"SELECT * FROM images WHERE {where} ORDER BY created_at, rowid", (status,) if status else ())]
 
     # -- IP allocations ----------------------------------------------------------------
     def allocate_ip(self, network: str, uuid: str, candidates) -> str:
