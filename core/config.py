@@ -17,7 +17,7 @@ except ModuleNotFoundError:  # Python < 3.11
 
 from .errors import ConfigError, InvalidInput
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # fullmatch: no "\n" after
 KNOWN_FILTERS = ("ComputeFilter", "AvailabilityZoneFilter", "RamFilter", "CoreFilter",
                  "DiskFilter", "ImagePropertiesFilter", "RetryFilter")
 KNOWN_WEIGHERS = ("RAMWeigher", "CPUWeigher", "DiskWeigher", "NumInstancesWeigher")
@@ -33,7 +33,7 @@ MAX_SECONDS = (365 * 86400, "a year")
 
 def validate_name(kind: str, name: object) -> str:
     """Names end up in domain XML, file paths and log lines: keep them boring."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidInput(
             f"invalid {kind} name {name!r}: use 1-63 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit")

@@ -32,8 +32,12 @@ class StoreMismatch(NovaError):
     code = 409
 
 
-def prepare_state_dir(path: str | os.PathLike, read_only: bool = False) -> Path:
+def prepare_state_dir(path: str | os.PathLike, read_only: bool = False,
+                      create: bool = True) -> Path:
     """The state dir as an absolute path, created (0700) or checked and made private.
+
+    With `create` false a missing state dir is refused: the CLI passes it for an explicit
+    --state-dir (without --init), so that a mistyped path does not start an empty cloud.
 
     Writable mode also sets the umask to 077, so that every file created afterwards is
     0600 and every directory 0700. Read-only mode changes nothing and needs an existing
@@ -46,6 +50,9 @@ def prepare_state_dir(path: str | os.PathLike, read_only: bool = False) -> Path:
                                 "existing store and creates nothing")
         _check_readable(path)
         return path
+    if not exists and not create:
+        raise StateDirError(f"state dir {path} does not exist: pass --init to create a new "
+                            "cloud there")
     os.umask(PRIVATE)
     if not exists:
         try:

@@ -122,6 +122,7 @@ def build_template(root: Path, build) -> Template:
     """Run `build(cloud) -> {name: (uuid, sha)}` once on a fresh state dir, check that it
     is clean, and keep a copy to restore."""
     cloud = Cloud(crash_config(root / "config"), root / "state")
+    cloud.dir.mkdir(mode=0o700)  # an explicit --state-dir must exist (or take --init)
     made = build(cloud)
     t = Template(cloud, root / "backup", {n: u for n, (u, _) in made.items()},
                  {u: {s} for u, s in made.values()},

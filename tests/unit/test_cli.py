@@ -34,14 +34,15 @@ def js(p):
 
 def test_server_lifecycle_through_the_cli(cli):
     created = js(cli("server", "create", "--flavor", "m1.small", "--image", "cirros", "web1", "-f", "json"))
-    for key in ("id", "name", "status", "vm_state", "task_state", "power_state", "host", "flavor",
-                "image", "addresses", "locked", "created", "fault"):
+    for key in ("id", "name", "status", "OS-EXT-STS:vm_state", "OS-EXT-STS:task_state",
+                "OS-EXT-STS:power_state", "OS-EXT-SRV-ATTR:host", "OS-EXT-AZ:availability_zone",
+                "flavor", "image", "addresses", "locked", "created", "fault"):
         assert key in created
     assert (created["status"], created["flavor"], created["image"]) == ("ACTIVE", "m1.small", "cirros")
     assert created["addresses"] == {"private": ["10.0.0.2"]}
     cli("server", "pause", "web1")
     shown = js(cli("server", "show", created["id"], "-f", "json"))
-    assert (shown["status"], shown["power_state"]) == ("PAUSED", "Paused")
+    assert (shown["status"], shown["OS-EXT-STS:power_state"]) == ("PAUSED", "Paused")
     cli("server", "unpause", "web1")
     cli("server", "reboot", "--hard", "web1")
     cli("server", "lock", "web1")
@@ -49,18 +50,18 @@ def test_server_lifecycle_through_the_cli(cli):
     assert refused.returncode != 0
     assert refused.stderr == f"novatui: Instance {created['id']} is locked\n"
     cli("server", "unlock", "web1")
-    listing = js(cli("server", "list", "-f", "json"))
-    assert [(s["name"], s["status"], s["task_state"], s["host"]) for s in listing] == [
-        ("web1", "ACTIVE", None, created["host"])]
+    listing = js(cli("server", "list", "--long", "-f", "json"))
+    assert [(s["Name"], s["Status"], s["Task State"], s["Host"]) for s in listing] == [
+        ("web1", "ACTIVE", None, created["OS-EXT-SRV-ATTR:host"])]
     events = js(cli("server", "event", "list", "web1", "-f", "json"))
-    assert [e["action"] for e in events] == ["create", "pause", "unpause", "reboot", "lock", "unlock"]
+    assert [e["Action"] for e in events] == ["create", "pause", "unpause", "reboot", "lock", "unlock"]
     hosts = js(cli("host", "list", "-f", "json"))
-    host = next(h for h in hosts if h["name"] == created["host"])
+    host = next(h for h in hosts if h["name"] == created["OS-EXT-SRV-ATTR:host"])
     assert (host["state"], host["enabled"], host["vcpus_used"], host["memory_mb_used"]) == ("up", True, 1, 2048)
     for key in ("name", "state", "enabled", "vcpus_used", "vcpus", "memory_mb_used", "memory_mb"):
         assert key in host
     assert "m1.xlarge" in cli("flavor", "list").stdout
-    assert [i["name"] for i in js(cli("image", "list", "-f", "json"))] == ["cirros", "debian-12"]
+    assert [i["Name"] for i in js(cli("image", "list", "-f", "json"))] == ["cirros", "debian-12"]
     cli("server", "delete", "web1")
     assert js(cli("server", "list", "-f", "json")) == []
 

@@ -28,9 +28,11 @@ class CLI:
         self.config = make_config(tmp_path).path
         self.state = tmp_path / "state"
 
-    def __call__(self, *args, config=None, state=None, cwd=ROOT, umask=None, wrap=(), timeout=60):
+    def __call__(self, *args, config=None, state=None, cwd=ROOT, umask=None, wrap=(), timeout=60,
+                 init=True):
+        """`init`: pass --init, which an explicit --state-dir needs to be created."""
         argv = [*wrap, sys.executable, "-m", "core.cli", "--config", str(config or self.config),
-                "--state-dir", str(state or self.state), *args]
+                "--state-dir", str(state or self.state), *(["--init"] if init else []), *args]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         kw = {} if umask is None else {"umask": umask}
         return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd,
@@ -45,10 +47,10 @@ class CLI:
         return json.loads(self.ok(*args, "-f", "json").stdout)
 
     def servers(self) -> dict:
-        return {s["name"]: s["status"] for s in self.json("server", "list")}
+        return {s["Name"]: s["Status"] for s in self.json("server", "list")}
 
     def actions(self, name: str) -> list[str]:
-        return [a["action"] for a in self.json("server", "event", "list", name)]
+        return [a["Action"] for a in self.json("server", "event", "list", name)]
 
     def inventory(self, old: str, new: str) -> Path:
         text = self.config.read_text()
@@ -174,7 +176,7 @@ def test_a_relative_state_dir_works(cli, tmp_path):
            timeout=90)
     listing = json.loads(cli.ok("server", "list", "-f", "json", state="rel-state",
                                 cwd=tmp_path).stdout)
-    assert [(s["name"], s["status"]) for s in listing] == [("vm", "ACTIVE")]
+    assert [(s["Name"], s["Status"]) for s in listing] == [("vm", "ACTIVE")]
     assert (tmp_path / "rel-state" / "novatui.db").is_file()
 
 
@@ -199,7 +201,7 @@ def test_everything_in_the_state_dir_is_private_whatever_the_umask(cli):
     cli.ok("server", "create", *TINY, "vm", umask=0o022)
     s = cli.state
     assert stat.S_IMODE(s.stat().st_mode) == 0o700
-    host = cli.json("server", "show", "vm")["host"]
+    host = cli.json("server", "show", "vm")["OS-EXT-SRV-ATTR:host"]
     files = [s / "novatui.db", *s.glob("logs/*.log"), *s.glob("images/*"),
              s / "hosts" / host / "node.xml", *s.glob(f"hosts/{host}/instances/*/disk")]
     assert len(files) >= 7
@@ -319,7 +321,7 @@ def test_one_bad_image_in_a_list_means_none_is_deleted(cli):
     p = cli("image", "delete", "cirros", "ghost")
     assert p.returncode == 2
     refused(p, "No image with a name or ID of 'ghost' exists.")
-    names = [i["name"] for i in cli.json("image", "list")]
+    names = [i["Name"] for i in cli.json("image", "list")]
     assert names == ["cirros", "debian-12"]
 
 
