@@ -34,6 +34,7 @@ class Action:
     http_status: int = 202
     event: str = ""                 # compute event name, as in compute_<event>
     takes_migration: str | None = None  # the API moves the 'finished' migration to this status
+    api_action: str = ""            # the key of Nova's action request body ("os-stop")
     needs_host_up: bool = False     # refused while the instance's compute service is down
 
     def refusal(self, inst: dict) -> Exception | None:
@@ -55,9 +56,27 @@ class Action:
     def allowed(self, inst: dict) -> bool:
         return self.refusal(inst) is None
 
+    def request_body(self, params: dict) -> dict | None:
+        """The body Nova's API gets for this action (None for a DELETE)."""
+        if self.http[0] == "DELETE":
+            return None
+        renamed = {BODY_KEYS.get(k, k): v for k, v in params.items() if k not in ("image",)}
+        if self.name.startswith("reboot"):
+            renamed = {"type": "HARD" if self.name == "reboot_hard" else "SOFT"}
+        elif self.name == "live_migrate":
+            renamed = {"host": params.get("host"), "block_migration": "auto"}
+        elif self.name == "rescue" and "imageRef" in renamed:
+            renamed = {"rescue_image_ref": renamed["imageRef"]}
+        return {self.api_action: renamed or None}
+
+
+# Our parameters under the names Nova's request bodies give them.
+BODY_KEYS = {"flavor": "flavorRef", "image_id": "imageRef"}
+
 
 def _a(**kw) -> Action:
     kw.setdefault("event", f"{kw['name']}_instance")
+    kw.setdefault("api_action", kw["instance_action"])
     if isinstance(kw.get("vm_states"), (tuple, list)):
         kw["vm_states"] = frozenset(kw["vm_states"])
     return Action(**kw)
@@ -70,10 +89,10 @@ _TABLE = [
        on_error="error", key="n", http=("POST", ""), event="_do_build_and_run_instance"),
     _a(name="start", description="Power on a stopped instance", instance_action="start",
        vm_states=[S.STOPPED], task_state=S.POWERING_ON, end_vm_state=S.ACTIVE, key="s",
-       event="start_instance"),
+       event="start_instance", api_action="os-start"),
     _a(name="stop", description="Shut the guest down (destroyed after shutdown_timeout)",
        instance_action="stop", vm_states=[S.ACTIVE, S.ERROR], task_state=S.POWERING_OFF,
-       end_vm_state=S.STOPPED, key="o", event="stop_instance"),
+       end_vm_state=S.STOPPED, key="o", event="stop_instance", api_action="os-stop"),
     _a(name="reboot", description="Soft reboot: ask the guest to restart",
        instance_action="reboot", vm_states=[S.ACTIVE], task_state=S.REBOOTING,
        end_vm_state=S.ACTIVE, on_error="error_unless_running", key="r", event="reboot_instance"),
@@ -139,7 +158,8 @@ _TABLE = [
        end_vm_state=S.ACTIVE, on_error="error", key="v", event="revert_resize"),
     _a(name="live_migrate", description="Live migrate to another host (libvirt migration)",
        instance_action="live-migration", vm_states=[S.ACTIVE, S.PAUSED], task_state=S.MIGRATING,
-       end_vm_state=None, path="conductor", key="M", event="live_migration"),
+       end_vm_state=None, path="conductor", key="M", event="live_migration",
+       api_action="os-migrateLive"),
     _a(name="evacuate", description="Evacuate from a host that is down: rebuild elsewhere",
        instance_action="evacuate", vm_states=[S.ACTIVE, S.STOPPED, S.ERROR],
        task_state=S.REBUILDING, task_states=ANY, end_vm_state=S.ACTIVE, path="conductor",
@@ -152,7 +172,7 @@ _TABLE = [
     _a(name="force_delete", description="Force delete: terminate at once, whatever it is doing",
        instance_action="delete", vm_states=ANY, task_state=S.DELETING, end_vm_state=S.DELETED,
        task_states=ANY, destructive=True, must_have_launched=False, on_error="error",
-       key="D", event="terminate_instance"),
+       key="D", event="terminate_instance", api_action="forceDelete"),
 ]
 
 ACTIONS: dict[str, Action] = {a.name: a for a in _TABLE}

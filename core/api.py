@@ -138,10 +138,10 @@ class API:
             if action.takes_migration and not self.store.take_migration(uuid, action.takes_migration):
                 self._refuse(ctx, action, path, start, InvalidInput("Instance has not been resized."))
             self.store.start_action(uuid, action.instance_action, ctx)
+            self.wsgi.debug(f"Action: '{action.api_action}', calling method: {name}, body: "
+                            f"{json.dumps(action.request_body(params))}", ctx=ctx,
+                            logger="nova.api.openstack.wsgi")
             params = self._after_take(action, taken, params)
-            body = {action.instance_action: params or None}
-            self.wsgi.debug(f"Action: '{action.instance_action}', calling method: {name}, body: "
-                            f"{json.dumps(body)}", ctx=ctx, logger="nova.api.openstack.wsgi")
             self._request_line(ctx, action.http[0], path, action.http_status, start)
             local = action.task_state == S.DELETING and self._delete_locally(taken)
             if local:

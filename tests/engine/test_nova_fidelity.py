@@ -108,3 +108,18 @@ def test_a_failed_reboot_of_a_running_guest_is_no_failure(engine, monkeypatch):
     assert engine.wait(req, 10)["message"] is None  # the event is Success
     assert engine.instance("rb")["vm_state"] == "active"
     assert "reboot refused" in engine.fault(inst["uuid"])["message"]
+
+
+@pytest.mark.parametrize("action,params,line", [
+    ("stop", {}, '''Action: 'os-stop', calling method: stop, body: {"os-stop": null}'''),
+    ("reboot_hard", {}, '''Action: 'reboot', calling method: reboot_hard, body: {"reboot": {"type": "HARD"}}'''),
+    ("reboot", {}, '''Action: 'reboot', calling method: reboot, body: {"reboot": {"type": "SOFT"}}'''),
+    ("resize", {"flavor": "m1.small"},
+     '''Action: 'resize', calling method: resize, body: {"resize": {"flavorRef": "m1.small"}}'''),
+    ("snapshot", {"name": "snap1"},
+     '''Action: 'createImage', calling method: snapshot, body: {"createImage": {"name": "snap1"}}'''),
+])
+def test_the_api_debug_line_names_novas_action_and_body(engine, state_dir, action, params, line):
+    launch(engine, "dbg")
+    engine.request(action, "dbg", **params)
+    assert line in log_text(state_dir, "n-api")

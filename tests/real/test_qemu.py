@@ -155,7 +155,7 @@ def test_changes_made_with_virsh_are_followed_within_two_seconds(real_engine, hy
 def test_live_migration_between_two_daemon_uris_on_one_machine(real_engine, hypervisor):
     """local and remote are one libvirtd: libvirt refuses, and the console says what it said."""
     e = real_engine
-    inst = launch(e, "live", "r1.micro", "blank", az="az1")
+    inst = launch_on(e, "local", "live")
     req = e.request("live_migrate", "live", host="remote")
     assert e.wait(req, 120)["message"] == "Error"
     after = e.instance("live")
