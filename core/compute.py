@@ -235,7 +235,7 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
         self.notify(ActionFinished(job.ctx, job.uuid, action.name, True))
 
     def _preempted(self, job: Job, event, exc: Exception) -> None:
-        self.log.warning(f"Task possibly preempted: {exc}", ctx=job.ctx, instance=job.uuid)
+        self.log.info(f"Task possibly preempted: {exc}", ctx=job.ctx, instance=job.uuid)
         with self.store.tx():
             self.store.finish_event(event, "Error", str(exc))
             self.store.finish_action(job.ctx, error=True)
@@ -279,7 +279,7 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
                     inst = self.store.update_instance(job.uuid, expected_task_state=job.task_state,
                                                       task_state=None, power_state=power, **fields)
                 except UnexpectedTaskState as e:
-                    self.log.warning(f"Task possibly preempted: {e}", ctx=job.ctx, instance=job.uuid)
+                    self.log.info(f"Task possibly preempted: {e}", ctx=job.ctx, instance=job.uuid)
                 self.store.finish_event(event, "Error", details or message)
                 self.store.finish_action(job.ctx, error=True)
                 job.commit()

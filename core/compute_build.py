@@ -46,6 +46,7 @@ class BuildOps:
             self.driver.create_disk(job.uuid, image)
             crash_point("compute.build_and_run_instance:disk_created")
             self.driver.spawn(job.inst, image)
+            self.virtlog.debug("Guest created on hypervisor", ctx=job.ctx, instance=job.uuid)
             crash_point("compute.build_and_run_instance:spawned")
             self.virtlog.info("Instance spawned successfully.", ctx=job.ctx, instance=job.uuid)
             self._took(job, spawn_start, "spawn the instance on the hypervisor")

@@ -11,8 +11,8 @@ from .compute_shared import Job
 class LifecycleOps:
     # -- lifecycle handlers: hypervisor work only; _run does the bookkeeping ------------
     def _start(self, job: Job):
-        self.log.info("Powering on", ctx=job.ctx, instance=job.uuid)
         self.driver.power_on(job.uuid)
+        self.virtlog.info("Instance rebooted successfully.", ctx=job.ctx, instance=job.uuid)
 
     def _stop(self, job: Job):
         timeout = self.config.compute.shutdown_timeout
@@ -69,7 +69,6 @@ class LifecycleOps:
         self.driver.unpause(job.uuid)
 
     def _suspend(self, job: Job):
-        self.log.info("Suspending", ctx=job.ctx, instance=job.uuid)
         self.driver.suspend(job.uuid)
         return {"sys_meta": {**job.inst["sys_meta"], "old_vm_state": job.inst["vm_state"]}}
 
@@ -97,16 +96,16 @@ class LifecycleOps:
     def terminate(self, uuid: str, ctx: str | None) -> dict:
         """Everything of the instance on this host: guest, disk (and a move's kept copy),
         shelve image, IPs. Other hosts a move involved are cleaned by their own services."""
-        start = time.monotonic()
+        start = time.monotonic()  # Nova's driver.destroy: the guest, then its files
         self.driver.destroy(uuid)
         self.virtlog.info("Instance destroyed successfully.", ctx=ctx, instance=uuid)
-        self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to destroy the instance on "
-                      "the hypervisor.", ctx=ctx, instance=uuid)
         path = self.driver.files.instance_dir(uuid)
         self.virtlog.info(f"Deleting instance files {path}", ctx=ctx, instance=uuid)
         self.driver.delete_files(uuid)
         self.driver.files.remove_tree(self.driver.resize_dir(uuid))
         self.virtlog.info(f"Deletion of {path} complete", ctx=ctx, instance=uuid)
+        self.log.info(f"Took {time.monotonic() - start:0.2f} seconds to destroy the instance on "
+                      "the hypervisor.", ctx=ctx, instance=uuid)
         start = time.monotonic()
         self.images.delete_shelved(uuid)
         self.store.release_ips(uuid)

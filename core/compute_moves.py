@@ -18,7 +18,6 @@ powered off.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from . import states as S
@@ -127,6 +126,7 @@ class MoveOps:
     def _prep_resize(self, job):
         """Destination: check the claim, then hand over to the source."""
         mig = self._migration(job, "pre-migrating")
+        self.log.info("Migrating", ctx=job.ctx, instance=job.uuid)  # where Nova's _prep_resize logs it
         try:
             self._claim(job, _flavor_fields(self.config.flavor(mig["new_flavor"])))
         except Exception as e:
@@ -141,7 +141,6 @@ class MoveOps:
             self._swap(mig, "pre-migrating", status="migrating")
         if job.task_state != S.RESIZE_MIGRATING:
             job.task(S.RESIZE_MIGRATING)
-        self.log.info("Migrating", ctx=job.ctx, instance=job.uuid)
         was_running = job.inst["power_state"] == S.RUNNING
         dest = self.peer_files(mig["dest_host"])
         try:
@@ -287,11 +286,8 @@ class MoveOps:
     def _live_migration(self, job):
         mig = self._migration(job, "accepted", "running")
         dest = mig["dest_host"]
-        if mig["status"] == "running" and self.driver.power_state(job.uuid) == S.NOSTATE:
-            self.log.info(f"The guest already left for {dest}", ctx=job.ctx, instance=job.uuid)
-        else:
+        if mig["status"] != "running" or self.driver.power_state(job.uuid) != S.NOSTATE:
             self.store.update_migration(mig["id"], status="running")
-            start = time.monotonic()
             peer = self.peer_files(dest)
             try:
                 self._prepare_live_destination(job, peer)
@@ -307,7 +303,6 @@ class MoveOps:
             self.virtlog.info("Migration operation has completed", ctx=job.ctx, instance=job.uuid)
             self.log.info(f"Migrating instance to {dest} finished successfully.", ctx=job.ctx,
                           instance=job.uuid)
-            self._took(job, start, "live migrate the instance")
         self.driver.delete_files(job.uuid)  # the guest and its disk live on the destination now
         job.on_commit(lambda: self._swap(mig, ("accepted", "running"), status="completed",
                                          held_host=None))

@@ -60,7 +60,8 @@ class PeriodicOps:
         inst = self.store.get_instance(uuid)
         if (inst is not None and inst["deleted_at"] is None and inst["host"] not in (None, self.host.name)
                 and inst["task_state"] is None and self.store.active_migration(uuid) is None):
-            self.log.warning(f"Instance has been moved to {inst['host']}; deleting it from this host",
+            self.log.info("Destroying instance as it has been evacuated from this host but still "
+                          f"exists in the hypervisor (it is on {inst['host']} now)",
                              instance=uuid)
             self._cleanup_guest(uuid, keep_ips=True)
 
@@ -92,6 +93,9 @@ class PeriodicOps:
         for inst in self.store.list_instances(self.host.name):
             if inst["task_state"] is None:
                 self._sync_one(inst, guests.get(inst["uuid"], S.NOSTATE))
+            else:
+                self.log.debug("During sync_power_state the instance has a pending task "
+                               f"({inst['task_state']}). Skip.", instance=inst["uuid"])
 
     def _sync_one(self, inst: dict, power: int) -> None:
         vm = inst["vm_state"]

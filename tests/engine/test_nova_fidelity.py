@@ -8,7 +8,7 @@ import pytest
 from core import states as S
 from core.engine import Engine
 from core.errors import Conflict, InvalidInput
-from tests.conftest import act, launch, log_text
+from tests.conftest import act, eventually, launch, log_text
 
 
 def test_evacuate_takes_an_instance_stuck_in_any_task_state(engine):
@@ -123,3 +123,45 @@ def test_the_api_debug_line_names_novas_action_and_body(engine, state_dir, actio
     launch(engine, "dbg")
     engine.request(action, "dbg", **params)
     assert line in log_text(state_dir, "n-api")
+
+
+def _lines(state_dir, uuid: str) -> list[str]:
+    """The n-cpu messages of one instance, in order, without the line's head."""
+    tag = f"[instance: {uuid}] "
+    return [ln.split(tag, 1)[1] for ln in log_text(state_dir, "n-cpu").splitlines() if tag in ln]
+
+
+def _in_order(lines: list[str], expected: list[str]) -> bool:
+    it = iter(lines)
+    return all(any(line.startswith(want) for line in it) for want in expected)
+
+
+def test_n_cpu_lines_follow_novas_order_and_words(engine, state_dir):
+    inst = launch(engine, "words")
+    for action in ("pause", "unpause", "stop", "start", "suspend", "resume"):
+        act(engine, action, "words")
+    moved = act(engine, "migrate", "words")
+    act(engine, "delete", "words")
+    lines = _lines(state_dir, inst["uuid"])
+    assert _in_order(lines, ["Claim successful on node", "Creating image(s)", "Guest created on hypervisor",
+                             "Instance spawned successfully.", "Took", "Pausing", "Unpausing",
+                             "Instance shutdown successfully", "Instance rebooted successfully.",
+                             "Resuming", "Migrating", "Terminating instance",
+                             "Instance destroyed successfully.", "Deleting instance files",
+                             "Deletion of", "Took", "Took"]), lines
+    assert not any(line.startswith(("Suspending", "Powering on")) for line in lines)
+    assert moved["vm_state"] == "resized"
+    terminate = lines[next(i for i, ln in enumerate(lines) if ln == "Terminating instance"):]
+    assert [ln.split(" ")[0] for ln in terminate[:6]] == ["Terminating", "Instance", "Deleting",
+                                                       "Deletion", "Took", "Took"], terminate
+
+
+def test_a_preempted_task_is_info_and_an_evacuated_guest_is_destroyed_in_novas_words(engine, state_dir):
+    inst = launch(engine, "ev")
+    engine.submit(engine.api.set_host, inst["host"], False, "dead", True).result()
+    act(engine, "evacuate", "ev")
+    eventually(lambda: "Destroying instance as it has been evacuated from this host"
+               in log_text(state_dir, "n-cpu"), 5)
+    text = log_text(state_dir, "n-cpu")
+    assert "WARNING nova.compute.manager" not in "".join(
+        ln for ln in text.splitlines() if "Task possibly preempted" in ln)
