@@ -33,10 +33,16 @@ class BuildOps:
                 self._cleanup_guest(job.uuid)
                 job.inst = self.store.update_instance(job.uuid, ip=None)
             self._claim(job)
+            self.log.debug("Start building networks asynchronously for instance.", ctx=job.ctx,
+                           instance=job.uuid)
             job.task(S.NETWORKING)
             ip = self.store.allocate_ip(self.config.network_name, job.uuid, self._addresses())
             job.inst = self.store.update_instance(job.uuid, ip=ip)
+            self.log.debug("Start building block device mappings for instance.", ctx=job.ctx,
+                           instance=job.uuid)
             job.task(S.BLOCK_DEVICE_MAPPING)
+            self.log.debug("Start spawning the instance on the hypervisor.", ctx=job.ctx,
+                           instance=job.uuid)
             job.task(S.SPAWNING)
             spawn_start = time.monotonic()
             self.virtlog.info("Creating image(s)", ctx=job.ctx, instance=job.uuid)

@@ -37,7 +37,7 @@ class ImageOps:
         image = self.store.get_image(job.args.get("image_id") or job.inst["image_id"])
         was_stopped = job.inst["vm_state"] == S.STOPPED
         self.log.info("Rebuilding instance", ctx=job.ctx, instance=job.uuid)
-        self.driver.power_off(job.uuid, self.config.compute.shutdown_timeout)
+        self.power_off_logged(job)
         job.task(S.REBUILD_BLOCK_DEVICE_MAPPING)
         self.driver.replace_disk(job.uuid, image)
         job.task(S.REBUILD_SPAWNING)
@@ -65,7 +65,7 @@ class ImageOps:
         self.log.info("Shelving", ctx=job.ctx, instance=job.uuid)
         if image["status"] != "active":  # else: a shelve that runs again has its image
             try:
-                self.driver.power_off(job.uuid, self.config.compute.shutdown_timeout)
+                self.power_off_logged(job)
                 self.driver.discard_saved_state(job.uuid)
                 job.task(S.SHELVING_IMAGE_PENDING_UPLOAD)
                 job.task(S.SHELVING_IMAGE_UPLOADING)

@@ -15,7 +15,14 @@ class LifecycleOps:
         self.virtlog.info("Instance rebooted successfully.", ctx=job.ctx, instance=job.uuid)
 
     def _stop(self, job: Job):
+        self.power_off_logged(job)
+
+    def power_off_logged(self, job: Job) -> None:
+        """The libvirt driver's power_off, with its lines (stop, shelve, rebuild use it)."""
         timeout = self.config.compute.shutdown_timeout
+        if self.driver.power_state(job.uuid) in (S.SHUTDOWN, S.NOSTATE):
+            self.virtlog.info("Instance already shutdown.", ctx=job.ctx, instance=job.uuid)
+            return
         took = self.driver.power_off(job.uuid, timeout)
         if took is None:
             self.virtlog.info(f"Instance failed to shutdown in {timeout:.0f} seconds.",
@@ -97,6 +104,7 @@ class LifecycleOps:
         """Everything of the instance on this host: guest, disk (and a move's kept copy),
         shelve image, IPs. Other hosts a move involved are cleaned by their own services."""
         start = time.monotonic()  # Nova's driver.destroy: the guest, then its files
+        self.log.debug("Start destroying the instance on the hypervisor.", ctx=ctx, instance=uuid)
         self.driver.destroy(uuid)
         self.virtlog.info("Instance destroyed successfully.", ctx=ctx, instance=uuid)
         path = self.driver.files.instance_dir(uuid)

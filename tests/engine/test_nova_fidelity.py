@@ -143,7 +143,11 @@ def test_n_cpu_lines_follow_novas_order_and_words(engine, state_dir):
     moved = act(engine, "migrate", "words")
     act(engine, "delete", "words")
     lines = _lines(state_dir, inst["uuid"])
-    assert _in_order(lines, ["Claim successful on node", "Creating image(s)", "Guest created on hypervisor",
+    assert _in_order(lines, ["Starting instance...", "Claim successful on node",
+                             "Start building networks asynchronously for instance.",
+                             "Start building block device mappings for instance.",
+                             "Start spawning the instance on the hypervisor.",
+                             "Creating image(s)", "Guest created on hypervisor",
                              "Instance spawned successfully.", "Took", "Pausing", "Unpausing",
                              "Instance shutdown successfully", "Instance rebooted successfully.",
                              "Resuming", "Migrating", "Terminating instance",
@@ -152,8 +156,8 @@ def test_n_cpu_lines_follow_novas_order_and_words(engine, state_dir):
     assert not any(line.startswith(("Suspending", "Powering on")) for line in lines)
     assert moved["vm_state"] == "resized"
     terminate = lines[next(i for i, ln in enumerate(lines) if ln == "Terminating instance"):]
-    assert [ln.split(" ")[0] for ln in terminate[:6]] == ["Terminating", "Instance", "Deleting",
-                                                       "Deletion", "Took", "Took"], terminate
+    assert [ln.split(" ")[0] for ln in terminate[:7]] == ["Terminating", "Start", "Instance",
+                                                           "Deleting", "Deletion", "Took", "Took"], terminate
 
 
 def test_a_preempted_task_is_info_and_an_evacuated_guest_is_destroyed_in_novas_words(engine, state_dir):
