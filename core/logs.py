@@ -23,7 +23,10 @@ class LogLine:
     message: str
     request_id: str | None = None
     instance: str | None = None
-    host: str | None = None     # the compute host, for n-cpu lines
+    # The compute host of an n-cpu line. In memory only: the files keep oslo.log's own line
+    # (no host), as one n-cpu.log per host would; a pane shows it beside the line. Lines
+    # read back from a file have it only when an older file put it at the head of the line.
+    host: str | None = None
     pid: int = PID
 
     def format(self) -> str:
@@ -35,8 +38,8 @@ class LogLine:
         return f"{stamp}.{msecs:03d} {self.pid} {self.level} {self.logger} {ctx} {inst}{self.message}"
 
     def display(self) -> str:
-        """The line as the files hold it: n-cpu lines of many hosts carry the host."""
-        return f"{self.host} {self.format()}" if self.host else self.format()
+        """The line as the files hold it: oslo.log's format, nothing before the date."""
+        return self.format()
 
     def brief(self) -> str:
         """The line as a pane shows it: the same fields without the date, pid and user, and
@@ -56,7 +59,8 @@ _LINE = re.compile(
 
 
 def parse_line(service: str, text: str) -> LogLine | None:
-    """A line of our own files back into a LogLine (None for anything else)."""
+    """A line of our own files back into a LogLine (None for anything else). Files written
+    before the host left the line have "<host> <oslo line>" in n-cpu.log: both are read."""
     m = _LINE.match(text)
     if m is None:
         return None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from textual import work
 from textual.app import App
+from textual.notifications import Notification, Notify
 
 from core.config import Config
 from core.engine import Engine, waiting_line
@@ -156,14 +157,29 @@ class NovaApp(App):
             reason = exc.message if isinstance(exc, NovaError) else f"{type(exc).__name__}: {exc}"
             self.post_message(RequestFailed(action, target, reason))
 
+    def set_host(self, name: str, enabled: bool, reason: str | None = None) -> None:
+        future = self.engine.submit(self.engine.api.set_host, name, enabled, reason)
+        future.add_done_callback(lambda f: self._sent(f, "enable" if enabled else "disable", name))
+
     def on_request_failed(self, msg: RequestFailed) -> None:
-        self.notify(msg.reason, title=f"{msg.action} {msg.target}: refused", severity="error")
+        self.toast(msg.reason, f"{msg.action} {msg.target}: refused", "error")
 
     def on_action_done(self, msg: ActionDone) -> None:
         inst = self.main.instances.records.get(msg.target)
         name = inst["name"] if inst else msg.target
-        self.notify(msg.reason or "failed", title=f"{msg.action} {name} failed", severity="error",
-                    timeout=10)
+        self.toast(msg.reason or "failed", f"{msg.action} {name} failed", "error", timeout=10)
+
+    def toast(self, message: str, title: str = "", severity: str = "information",
+              replace: Notification | None = None, timeout: float | None = None) -> Notification:
+        """A notification that does not pile up: it replaces `replace` (the console's last
+        hint) and any shown one with the same title and message."""
+        for old in list(self._notifications):
+            if old is replace or (old.title == title and old.message == message):
+                self._unnotify(old, refresh=False)
+        note = Notification(message, title, severity,
+                            self.NOTIFICATION_TIMEOUT if timeout is None else timeout)
+        self.post_message(Notify(note))
+        return note
 
     # -- leaving -----------------------------------------------------------------------
     def quit_console(self, settle: bool) -> None:

@@ -13,6 +13,11 @@ import pytest
 
 import core.api
 import core.compute
+import core.compute_build
+import core.compute_images
+import core.compute_lifecycle
+import core.compute_periodic
+import core.compute_shared
 import core.hosts
 import core.images
 import core.logs
@@ -44,12 +49,16 @@ class FrozenTime:
 @pytest.fixture
 def frozen(monkeypatch):
     fake = FrozenTime()
-    for module in (core.api, core.compute, core.hosts, core.images, core.logs, core.store,
-                   tui.widgets.instances_table):
+    for module in (core.api, core.compute, core.compute_build, core.compute_lifecycle,
+                   core.compute_images, core.compute_periodic, core.compute_shared, core.hosts,
+                   core.images, core.logs, core.store, tui.widgets.instances_table):
         monkeypatch.setattr(module, "time", fake)
     rng = random.Random(42)
 
     class Ids:
+        uuid5 = staticmethod(uuid.uuid5)  # configured images' ids are derived, not drawn
+        UUID = uuid.UUID
+
         @staticmethod
         def uuid4():
             return uuid.UUID(int=rng.getrandbits(128), version=4)

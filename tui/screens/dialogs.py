@@ -1,7 +1,10 @@
-"""Modal dialogs: launch an instance, confirm a destructive action."""
+"""Modal dialogs: launch an instance, confirm a destructive action, ask an argument.
+
+Lists of images are read again each time a dialog opens (off the UI thread): snapshots and
+images added since the console started are offered too."""
 from __future__ import annotations
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,7 +15,32 @@ from core.config import validate_name
 from core.errors import InvalidInput
 
 
-class LaunchDialog(ModalScreen[dict | None]):
+class ImagesRefresh:
+    """A dialog with an image Select (#image_select_id) that is refreshed when it opens."""
+
+    image_select_id = "image"
+
+    @work(thread=True, exclusive=True, group="dialog-images")
+    def refresh_images(self) -> None:
+        images = [i for i in self.app.engine.images.list() if i["status"] == "active"]
+        self.app.call_from_thread(self._show_images, images)
+
+    def _show_images(self, images: list[dict]) -> None:
+        if not self.is_attached:
+            return  # answered before the list came
+        catalog = getattr(self.app, "catalog", None)
+        if catalog is not None:
+            catalog["images"] = images
+        names = [i["name"] for i in images]
+        if not names:
+            return  # keep what was offered: an empty Select cannot be set
+        select = self.query_one(f"#{self.image_select_id}", Select)
+        current = select.value
+        select.set_options([(n, n) for n in names])
+        select.value = current if current in names else names[0]
+
+
+class LaunchDialog(ImagesRefresh, ModalScreen[dict | None]):
     """Name, flavor, image and availability zone; the name is checked before it is sent."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
@@ -40,6 +68,7 @@ class LaunchDialog(ModalScreen[dict | None]):
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
+        self.refresh_images()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
@@ -92,10 +121,11 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class ArgumentDialog(ModalScreen[str | None]):
+class ArgumentDialog(ImagesRefresh, ModalScreen[str | None]):
     """The one argument an action needs: a new image's name, an image or a flavor."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
+    image_select_id = "value"
 
     def __init__(self, title: str, kind: str, options: list[tuple[str, str]], default=None) -> None:
         super().__init__()
@@ -107,8 +137,11 @@ class ArgumentDialog(ModalScreen[str | None]):
             if self.kind == "text":
                 yield Input(value=self.default or "", id="value")
             else:
-                yield Select(self.options, id="value", allow_blank=False,
-                             value=self.default if self.default else self.options[0][1])
+                options = list(self.options)
+                if self.default and self.default not in [v for _, v in options]:
+                    options.insert(0, (self.default, self.default))  # newer than the list
+                yield Select(options, id="value", allow_blank=False,
+                             value=self.default if self.default else options[0][1])
             yield Label("", id="error")
             with Horizontal(classes="buttons"):
                 yield Button("OK", variant="primary", id="ok")
@@ -116,6 +149,8 @@ class ArgumentDialog(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#value").focus()
+        if self.kind == "images":
+            self.refresh_images()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")

@@ -20,8 +20,9 @@ class HelpScreen(ModalScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Key", "Action", "What it does")
+        table.add_columns("Key", "On", "Action", "What it does")
         for e in REGISTRY:
             note = " (asks first)" if e.destructive else ""
-            table.add_row(e.key or "ctrl+p", e.label, e.description + note)
+            where = e.view or "any view"
+            table.add_row(e.key or "ctrl+p", where, e.label, e.description + note)
         table.focus()

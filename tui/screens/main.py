@@ -1,49 +1,75 @@
 """The main screen: hosts, instances and the log panes, with a key for every action.
 
-Keys come from the registry. A key whose action the state table does not allow for the
-selected instance is dimmed in the footer; pressed anyway, it sends nothing and says why.
+Keys come from the registry and act on the focused view (the instances table, the hosts
+table, or, for the global keys, anywhere). A key whose action the state table does not
+allow for the selection is dimmed in the key bar; pressed anyway, it sends nothing and says
+why. The key bar and the tables' and panes' titles follow the selection and the view state.
+Actions live in main_actions.py, view keys (filters, sorting, moving, logs) in main_view.py.
 """
 from __future__ import annotations
 
-import re
-
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Key
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Header, Input
 
-from core.actions import ACTIONS, Action
-
-from ..registry import ARGUMENTS, BY_KEY, REGISTRY, KeyAction
+from ..registry import HOSTS, INSTANCES, KEYS, REGISTRY, TEXTUAL_KEYS, KeyAction, entry_for
+from ..widgets.diff_table import DiffTable
 from ..widgets.hosts_table import HostsTable
 from ..widgets.instances_table import InstancesTable
+from ..widgets.keybar import Item, KeyBar
 from ..widgets.log_panes import LogPanes
-from .detail import DetailScreen
-from .dialogs import ArgumentDialog, ConfirmDialog, LaunchDialog
-from .help import HelpScreen
-from .quit import QuitDialog
+from ..widgets.split import STEP, PaneSplit
+from .main_actions import ActionsMixin
+from .main_view import ViewMixin
+
+# Keys the tables keep for themselves unless we take them first (only while a table is
+# focused: check_action lets them through elsewhere).
+_PRIORITY = {"Enter", "Home", "End"}
+_FROM_TEXTUAL = {v: k for k, v in TEXTUAL_KEYS.items()}
 
 
-class MainScreen(Screen):
-    BINDINGS = [Binding(e.binding_key, f"key({e.key!r})", e.label, show=e.show, id=e.id)
-                for e in REGISTRY if e.key] + [Binding("tab", "app.focus_next", "next pane", show=False)]
+class MainScreen(ActionsMixin, ViewMixin, Screen):
+    BINDINGS = [Binding(TEXTUAL_KEYS.get(k, k), f"key({k!r})", k, show=False, id=f"key-{k}",
+                        priority=k in _PRIORITY) for k in KEYS] + \
+        [Binding("tab", "app.focus_next", "next pane", show=False)]
+
+    # Engine updates can arrive before on_mount has run: the view state starts here.
+    filter_target: DataTable | None = None
+    scope_host: str | None = None  # Enter on a host row shows only its instances
+    _toast = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield HostsTable(id="hosts")
         yield InstancesTable(id="instances")
-        yield LogPanes(id="logs")
+        logs = LogPanes(tuple(h.name for h in self.app.engine.config.hosts), id="logs")
+        logs.host_of = self._host_of  # before the first lines (history may come before on_mount)
+        logs.on_state = self.update_titles
+        yield logs
         yield Input(placeholder="regex filter (! prefix inverts) - Enter applies, Esc cancels",
                     id="filter")
-        yield Footer()
+        yield KeyBar(id="keybar")
 
     def on_mount(self) -> None:
-        self.filter_target: DataTable | None = None
-        self.scope_host: str | None = None  # Enter on a host row shows only its instances
         self.query_one("#filter").display = False
         self.instances.focus()
+        self.call_after_refresh(self.update_titles)  # not mounted yet while on_mount runs
+        self.refresh_keys()
+        self.split = PaneSplit(self.logs, self.app.engine.state_dir, self.app.read_only)
+        self.split.restore()
+
+    def do_logs_grow(self) -> None:
+        self.split.move(STEP)
+
+    def do_logs_shrink(self) -> None:
+        self.split.move(-STEP)
+
+    def _host_of(self, uuid: str) -> str | None:
+        """An n-cpu line read back from a file has no host: its instance's, where known."""
+        return (self.instances.records.get(uuid) or {}).get("host")
 
     @property
     def instances(self) -> InstancesTable:
@@ -57,6 +83,22 @@ class MainScreen(Screen):
     def logs(self) -> LogPanes:
         return self.query_one(LogPanes)
 
+    @property
+    def keybar(self) -> KeyBar:
+        return self.query_one(KeyBar)
+
+    @property
+    def view(self) -> str | None:
+        """The focused view: what the keys act on."""
+        focused = self.focused
+        if focused is self.hosts:
+            return HOSTS
+        if focused is None or focused is self.instances:
+            return INSTANCES
+        if isinstance(focused, Input) and self.filter_target is self.hosts:
+            return HOSTS
+        return INSTANCES if isinstance(focused, Input) else None
+
     # -- engine updates (called by the app on the UI thread) ---------------------------
     def apply(self, instances: list[dict], hosts: list[dict]) -> None:
         if hosts:
@@ -66,242 +108,107 @@ class MainScreen(Screen):
                 self.instances.down_hosts = down
                 self.instances.rerender()
         if instances:
+            for i in instances:
+                self.logs.names[i["uuid"]] = i["name"]
             self.instances.upsert(instances, "uuid")
-            # The footer depends on the selected (or marked) rows only; refreshing it
-            # rebuilds its keys, so only when one of those changed.
+        if instances or hosts:
+            self.update_titles()
+            # The key bar depends on the selected (or marked) rows and their hosts only.
             table = self.instances
             watched = table.marked | {table.selected_key}
-            if any(i["uuid"] in watched for i in instances):
-                self.refresh_bindings()
+            if hosts or any(i["uuid"] in watched for i in instances):
+                self.refresh_keys()
 
-    # -- which instances an action applies to ------------------------------------------
-    def targets(self) -> list[dict]:
-        table = self.instances
-        if table.marked:
-            return [table.records[k] for k in table.marked if k in table.records]
-        return [table.selected] if table.selected else []
-
-    def _why_not(self, entry: KeyAction) -> str | None:
-        """None when the key can act now, else the reason it cannot."""
-        if not entry.core:
-            return None
-        if self.app.read_only:
-            return f"read-only console: '{entry.label}' is not allowed"
-        if entry.core[0].name == "create":
-            return None
-        targets = self.targets()
-        if not targets:
-            return "select an instance first"
-        reasons = [entry.resolve(t)[1] for t in targets]
-        if all(r is not None for r in reasons):
-            return str(reasons[0])
-        return None
-
+    # -- keys --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action != "key":
             return True
-        return True if self._why_not(BY_KEY[parameters[0]]) is None else None
+        entry = entry_for(parameters[0], self.view)
+        if entry is None:
+            return False
+        if entry.key in _PRIORITY and not isinstance(self.focused, DiffTable):
+            return False  # Enter in the filter box, Home/End in a log pane
+        return True if self.why_not(entry) is None else None
 
     def on_key(self, event: Key) -> None:
-        """A dimmed action key reaches here instead of its action: say why."""
-        entry = BY_KEY.get(event.character or "") or BY_KEY.get(event.key.capitalize())
-        if entry is not None and entry.core and not isinstance(self.focused, Input):
-            why = self._why_not(entry)
-            if why is not None:
-                self.notify(why, title=entry.label, severity="warning")
+        """A dimmed key reaches here instead of its action: say why. A key of another view
+        says where it works."""
+        if isinstance(self.focused, Input):
+            return
+        key = event.character if event.character and event.character.isprintable() else \
+            _FROM_TEXTUAL.get(event.key, "")
+        if not key:
+            return
+        entry = entry_for(key, self.view)
+        if entry is not None:
+            why = self.why_not(entry)
+            if why is not None and entry.mutating:
+                self.toast(why, title=self.label_of(entry), severity="warning")
                 event.stop()
+            return
+        other = next((e for e in REGISTRY if e.key == key), None)
+        if other is not None:
+            where = "the instances table" if other.view == INSTANCES else "the hosts table"
+            self.toast(f"'{key}' ({other.label}) acts on {where}: Tab moves the focus there",
+                       title="not on this view", severity="warning")
+            event.stop()
 
-    @on(DataTable.RowHighlighted)
-    def _selection_moved(self) -> None:
-        self.refresh_bindings()
-
-    @on(DataTable.RowSelected)
-    def _row_chosen(self, event: DataTable.RowSelected) -> None:
-        """Enter on a table row (DataTable keeps Enter for itself)."""
-        event.stop()
-        self.do_details()
-
-    # -- actions -----------------------------------------------------------------------
     def action_key(self, key: str) -> None:
-        entry = BY_KEY[key]
+        entry = entry_for(key, self.view)
+        if entry is not None:
+            self.run_entry(entry)
+
+    def run_entry(self, entry: KeyAction, only=None) -> None:
+        """A registry entry, from a key or the palette."""
         if entry.core:
-            self.run_instance_action(entry)
+            self.run_instance_action(entry, only=only)
+        elif entry.id.startswith("host_"):
+            getattr(self, f"do_{entry.id}")()
+        elif entry.id.startswith("sort_"):
+            self.do_sort_column(entry)
         else:
             getattr(self, f"do_{entry.id}")()
 
-    def run_named(self, name: str) -> None:
-        """From the command palette: an action of the core table by name."""
-        entry = next(e for e in REGISTRY if any(a.name == name for a in e.core))
-        self.run_instance_action(entry, only=ACTIONS[name])
+    @on(DataTable.RowHighlighted)
+    def _selection_moved(self) -> None:
+        self.refresh_keys()
 
-    def run_instance_action(self, entry: KeyAction, only: Action | None = None) -> None:
-        why = self._why_not(entry)
-        if why is not None:
-            self.notify(why, title=entry.label, severity="warning")
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        """A click on the highlighted row: nothing (Enter is a binding of ours)."""
+        event.stop()
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_keys()
+
+    # -- the key bar -------------------------------------------------------------------
+    def refresh_keys(self) -> None:
+        if not self.is_mounted:
             return
-        if entry.core[0].name == "create":
-            self.app.push_screen(LaunchDialog(self.app.catalog), self._launch)
-            return
-        plan, refused = [], []
-        for inst in self.targets():
-            action, reason = (only, only.refusal(inst)) if only else entry.resolve(inst)
-            (refused if reason else plan).append((inst, action, reason))
-        for inst, _, reason in refused:
-            self.notify(str(reason), title=f"{inst['name']}: not sent", severity="warning")
-        if not plan:
-            return
-        first = plan[0][1]
-        if first.name in ARGUMENTS:
-            key, kind = ARGUMENTS[first.name]
-            options = self._choices(kind)
-            default = self._default(kind, plan[0][0])
-            title = f"{first.name.replace('_', ' ').capitalize()} {', '.join(i['name'] for i, _, _ in plan)}: {key}"
-            self.app.push_screen(ArgumentDialog(title, kind, options, default),
-                                 lambda value: value and self._confirm(plan, {key: value}))
-        else:
-            self._confirm(plan, {})
-
-    def _default(self, kind: str, inst: dict) -> str | None:
-        if kind == "text":
-            return f"{inst['name']}-snap"
-        if kind == "flavors":  # the next flavor up: a resize must change flavor
-            flavors = self.app.catalog["flavors"]
-            names = [f["name"] for f in flavors]
-            at = names.index(inst["flavor"]) if inst["flavor"] in names else -1
-            return names[min(at + 1, len(names) - 1)]
-        return inst.get("image")
-
-    def _choices(self, kind: str) -> list[tuple[str, str]]:
-        catalog = self.app.catalog
-        if kind == "images":
-            return [(i["name"], i["name"]) for i in catalog["images"]]
-        if kind == "flavors":
-            return [(f"{f['name']}  ({f['vcpus']} vCPU, {f['ram_mb']} MB, {f['disk_gb']} GB)", f["name"])
-                    for f in catalog["flavors"]]
-        return []
-
-    def _confirm(self, plan, params: dict) -> None:
-        if any(action.destructive for _, action, _ in plan):
-            names = ", ".join(inst["name"] for inst, _, _ in plan)
-            verb = plan[0][1].name.replace("_", " ")
-            self.app.push_screen(ConfirmDialog(f"{verb.capitalize()} {names}?", verb, plan),
-                                 lambda ok: ok and self._send(plan, params))
-        else:
-            self._send(plan, params)
-
-    def _send(self, plan, params: dict) -> None:
-        for inst, action, _ in plan:
-            self.app.send(action.name, inst, **params)
-        self.instances.marked.clear()
-        self.instances.rerender([inst["uuid"] for inst, _, _ in plan])
-
-    def _launch(self, request: dict | None) -> None:
-        if request:
-            self.app.launch(**request)
-
-    # -- console actions (registry ids) ------------------------------------------------
-    def _focused_table(self) -> DataTable:
-        return self.hosts if self.focused is self.hosts else self.instances
-
-    def do_details(self) -> None:
-        if self.focused is self.hosts:
-            host = self.hosts.selected_key
-            table = self.instances
-            self.scope_host = None if self.scope_host == host else host
-            table.scope = None if self.scope_host is None else (lambda i, h=host: i.get("host") == h)
-            table.refilter()
-            self.notify(f"instances on {host}" if table.scope else "instances on every host")
-        elif self.instances.selected:
-            self.app.push_screen(DetailScreen(self.instances.selected))
-
-    def do_filter(self) -> None:
-        self.filter_target = self._focused_table()
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_entered(self, event: Input.Submitted) -> None:
+        view = self.view
+        items = []
+        self._targets_cache = self.targets()
         try:
-            self.filter_target.set_pattern(event.value)
-        except re.error as e:
-            self.notify(f"bad regex {event.value!r}: {e}", severity="error")
-            return
-        event.input.display = False
-        self.filter_target.focus()
-
-    def do_problems(self) -> None:
-        for table in (self.hosts, self.instances):
-            table.problems_only = not table.problems_only
-            table.refilter()
-        self.notify("problems only" if self.instances.problems_only else "all rows")
-
-    def do_mark(self) -> None:
-        self.instances.toggle_mark()
+            self._bar_items(view, items)
+        finally:
+            self._targets_cache = None
+        pinned = [Item("?", "help"), Item("q", "quit")]
+        self.keybar.show(items, pinned)
         self.refresh_bindings()
 
-    def do_sort(self) -> None:
-        label = self._focused_table().cycle_sort()
-        self.notify(f"sorted by {label}")
+    def _bar_items(self, view: str | None, items: list[Item]) -> None:
+        for entry in REGISTRY:
+            if not entry.key or entry.key in ("?", "q") or entry.view not in (view, None):
+                continue
+            blocked = self.cannot_work(entry)
+            if not entry.show and blocked is None and entry.id not in ("confirm_resize", "revert_resize"):
+                continue
+            why = self.why_not(entry)
+            if entry.key in ("c", "v") and why is not None:
+                continue  # offered only while a resize waits for its answer
+            items.append(Item(entry.key, self.label_of(entry), why is None,
+                              blocked[1] if blocked else None))
 
-    def do_order(self) -> None:
-        self._focused_table().reverse_sort()
-
-    def do_follow_instance(self) -> None:
-        inst = self.instances.selected
-        if inst is None or self.logs.instance == inst["uuid"]:
-            self.logs.narrow()
-            self.notify("log panes: every line")
-        else:
-            self.logs.narrow(instance=inst["uuid"])
-            self.notify(f"log panes: {inst['name']} only")
-
-    def do_trace(self) -> None:
-        inst = self.instances.selected
-        request = inst and self.app.last_request.get(inst["uuid"])
-        if not request:
-            self.notify("no request seen for this instance yet", severity="warning")
-            return
-        self.logs.narrow(request=request)
-        self.notify(f"log panes: {request}")
-
-    def do_clear(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.display:
-            box.display = False
-            box.value = ""
-            (self.filter_target or self.instances).focus()
-            return
-        for table in (self.hosts, self.instances):
-            table.pattern, table.problems_only, table.scope = None, False, None
-            table.marked.clear()
-            table.refilter()
-        self.scope_host = None
-        self.logs.narrow()
-
-    def do_help(self) -> None:
-        self.app.push_screen(HelpScreen())
-
-    def do_quit(self) -> None:
-        """A read-only console drives nothing: it quits at once. Otherwise quitting with a
-        move in flight asks first: wait for it to come to rest, or leave it queued."""
-        if self.app.read_only:
-            self.app.exit()
-        else:
-            self._ask_in_flight()
-
-    @work(thread=True, group="quit", exclusive=True)
-    def _ask_in_flight(self) -> None:
-        rows = self.app.engine.in_flight()
-        self.app.call_from_thread(self._quit_or_ask, rows)
-
-    def _quit_or_ask(self, rows: list[dict]) -> None:
-        if not rows:
-            self.app.quit_console(settle=True)
-        elif self.app.screen is self:  # not asked twice
-            self.app.push_screen(QuitDialog(rows), self._quit_answered)
-
-    def _quit_answered(self, settle: bool | None) -> None:
-        if settle is not None:
-            self.app.quit_console(settle=settle)
-
+    # -- toasts: one at a time from the console ----------------------------------------
+    def toast(self, message: str, title: str = "", severity: str = "information") -> None:
+        self._toast = self.app.toast(message, title, severity, replace=self._toast)

@@ -1,22 +1,49 @@
 """A DataTable that takes records and changes rows in place: update_cell on the cells that
 changed, add_row for new keys, remove_row only for rows that left; filters, sorting and
-marks on top, with the cursor kept on the same record when rows move."""
+marks on top, with the cursor kept on the same record when rows move.
+
+Columns fit their content, whatever path a cell took to change: each column's natural width
+(its widest shown cell) is kept up to date, and the columns are laid out to the table's
+width: columns in HIDE_ORDER are hidden first when the terminal is narrow, columns in
+MIN_WIDTHS may be cut down to that width (their cells end in a visible "…"), and the first
+column stays in place when the table scrolls sideways."""
 from __future__ import annotations
 
 import re
 from typing import Callable
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 
+class SortText(Text):
+    """A cell that sorts by a value of its own (an age by its timestamp, a load by its
+    ratio) instead of by its text."""
+
+    def __init__(self, text: str, sort_value, **kwargs) -> None:
+        super().__init__(text, **kwargs)
+        self.sort_value = sort_value
+
+
+def _same(a, b) -> bool:
+    return a == b and getattr(a, "style", None) == getattr(b, "style", None)
+
+
+def _width(cell) -> int:
+    return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
+
+
 class DiffTable(DataTable):
-    COLUMNS: tuple[tuple[str, str], ...] = ()   # (column key, label)
-    WIDTHS: dict[str, int] = {}                   # fixed widths for cells that change length
+    COLUMNS: tuple[tuple[str, str], ...] = ()   # (column key, label); the first stays fixed
+    HIDE_ORDER: tuple[str, ...] = ()              # hidden first when the table is too narrow
+    MIN_WIDTHS: dict[str, int] = {}               # may be cut (ending in …) down to this
+    WANT_WIDTHS: dict[str, int] = {}              # ...but columns are hidden before these are
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", **kwargs)
+        super().__init__(cursor_type="row", fixed_columns=1, **kwargs)
         self.records: dict[str, dict] = {}
         self._shown: dict[str, tuple] = {}
         self.pattern: re.Pattern | None = None
@@ -26,10 +53,14 @@ class DiffTable(DataTable):
         self.sort_index: int | None = None
         self.sort_reverse = False
         self.marked: set[str] = set()
+        self._keys = [k for k, _ in self.COLUMNS]
+        self._natural = {k: cell_len(label) for k, label in self.COLUMNS}
+        self._stale: set[str] = set()        # columns whose widest cell may have shrunk
+        self.shown_columns: list[str] = list(self._keys)
 
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
-            self.add_column(label, key=key, width=self.WIDTHS.get(key))
+            self.add_column(label, key=key, width=self._natural[key])
 
     # -- subclasses --------------------------------------------------------------------
     def cells(self, record: dict) -> tuple:
@@ -64,6 +95,10 @@ class DiffTable(DataTable):
                 return False
         return True
 
+    def shown_cells(self, key: str) -> tuple:
+        """Every column's cell of a shown row, hidden columns included."""
+        return self._shown[key]
+
     # -- changing ----------------------------------------------------------------------
     def upsert(self, records: list[dict], key_field: str) -> None:
         """Apply changed records (vm_state 'deleted' or a `None` value removes)."""
@@ -81,53 +116,166 @@ class DiffTable(DataTable):
             changed.append(key)
         self._sync(changed)
 
+    def _cells(self, record: dict) -> tuple:
+        cells = self.cells(record)
+        for cell in cells:
+            if isinstance(cell, Text):
+                cell.no_wrap, cell.overflow = True, "ellipsis"
+        return cells
+
+    def _row(self, cells: tuple) -> list:
+        return [cells[self._keys.index(k)] for k in self.shown_columns]
+
+    def _measure(self, col: str, after, before=None) -> None:
+        width = _width(after)
+        if width > self._natural[col]:
+            self._natural[col] = width
+        elif before is not None and _width(before) == self._natural[col] and width < self._natural[col]:
+            self._stale.add(col)
+
     def _sync(self, keys) -> None:
         cursor = self.selected_key
         moved = False
+        sort_col = None if self.sort_index is None else self._keys[self.sort_index]
         with self.app.batch_update():
             for key in keys:
                 record = self.records.get(key)
-                cells = None if record is None else self.cells(record)
+                cells = None if record is None else self._cells(record)
                 show = cells is not None and self.visible(record, cells)
                 old = self._shown.get(key)
                 if old is not None and not show:
                     self.remove_row(key)
                     del self._shown[key]
+                    self._stale.update(c for c, cell in zip(self._keys, old)
+                                       if _width(cell) == self._natural[c])
                     moved = True
                 elif old is not None:
-                    for (col, _), before, after in zip(self.COLUMNS, old, cells):
-                        if before != after:
+                    kept = []  # the table's own cell objects where nothing changed
+                    for col, before, after in zip(self._keys, old, cells):
+                        if _same(before, after):
+                            kept.append(before)
+                            continue
+                        kept.append(after)
+                        if col in self.shown_columns:
                             self.update_cell(key, col, after)
-                            moved = moved or self.sort_index is not None
-                    self._shown[key] = cells
+                        self._measure(col, after, before)
+                        moved = moved or col == sort_col
+                    self._shown[key] = tuple(kept)
                 elif show:
-                    self.add_row(*cells, key=key)
+                    for col, cell in zip(self._keys, cells):
+                        self._measure(col, cell)
+                    self.add_row(*self._row(cells), key=key)
                     self._shown[key] = cells
                     moved = True
             if moved and self.sort_index is not None:
                 self._sort()
             if moved and cursor is not None and cursor in self._shown:
                 self._cursor_to(cursor)
+            self.fit_columns()
+
+    def set_cells(self, col: str, new: dict[str, Text]) -> None:
+        """One column's cells of some shown rows, and nothing else (ages, every second)."""
+        at = self._keys.index(col)
+        with self.app.batch_update():
+            for key, cell in new.items():
+                old = self._shown[key]
+                cell.no_wrap, cell.overflow = True, "ellipsis"
+                if col in self.shown_columns:
+                    self.update_cell(key, col, cell)
+                self._measure(col, cell, old[at])
+                self._shown[key] = old[:at] + (cell,) + old[at + 1:]
+            if new and self.sort_index == at:
+                self._sort()
+            self.fit_columns()
 
     def refilter(self) -> None:
         """Filters changed: rebuild once, keeping the cursor on its record."""
+        self._shown = {}
+        for key, record in self.records.items():
+            cells = self._cells(record)
+            if self.visible(record, cells):
+                self._shown[key] = cells
+        self._stale = set(self._keys)
+        self._rebuild()
+
+    def rerender(self, keys=None) -> None:
+        self._sync(list(self.records) if keys is None else keys)
+
+    # -- fitting the columns to the width ----------------------------------------------
+    def on_resize(self, _: Resize) -> None:
+        self.fit_columns()
+
+    def _available(self) -> int:
+        width, height = self.content_size
+        rows = self.row_count + (1 if self.show_header else 0)
+        return width - (self.styles.scrollbar_size_vertical if rows > height else 0)
+
+    def layout_for(self, width: int) -> tuple[list[str], dict[str, int]]:
+        """Which columns show at this width, and how wide each is."""
+        pad = 2 * self.cell_padding
+        natural = self._natural
+        least = {k: min(natural[k], self.MIN_WIDTHS.get(k, natural[k])) for k in self._keys}
+        want = {k: max(least[k], min(natural[k], self.WANT_WIDTHS.get(k, 0))) for k in self._keys}
+        shown = list(self._keys)
+        for col in self.HIDE_ORDER:
+            if sum(want[k] + pad for k in shown) <= width:
+                break
+            shown.remove(col)
+        widths = {k: least[k] for k in shown}
+        spare = width - sum(w + pad for w in widths.values())
+        for k in shown:  # the cut columns get their room back, left to right
+            extra = max(0, min(spare, natural[k] - widths[k]))
+            widths[k] += extra
+            spare -= extra
+        return shown, widths
+
+    def _remeasure(self) -> None:
+        for col in self._stale:
+            at = self._keys.index(col)
+            self._natural[col] = max([cell_len(self.COLUMNS[at][1])]
+                                     + [_width(c[at]) for c in self._shown.values()])
+        self._stale.clear()
+
+    def fit_columns(self) -> None:
+        self._remeasure()
+        width = self._available()
+        if width <= 0 or not self.columns:
+            return
+        shown, widths = self.layout_for(width)
+        if shown != self.shown_columns:
+            self._rebuild(shown, widths)
+            return
+        changed = False
+        for key in shown:
+            column = self.columns[key]
+            if column.width != widths[key] or column.auto_width:
+                column.width, column.auto_width = widths[key], False
+                changed = True
+        if changed:
+            self._clear_caches()
+            self._require_update_dimensions = True
+            self.refresh()
+
+    def _rebuild(self, shown: list[str] | None = None, widths: dict[str, int] | None = None) -> None:
+        if shown is None:
+            self._remeasure()
+            width = self._available()
+            shown, widths = self.layout_for(width) if width > 0 else (self._keys, self._natural)
         cursor = self.selected_key
+        labels = dict(self.COLUMNS)
         with self.app.batch_update():
-            self.clear()
-            self._shown.clear()
-            for key, record in self.records.items():
-                cells = self.cells(record)
-                if self.visible(record, cells):
-                    self.add_row(*cells, key=key)
-                    self._shown[key] = cells
+            self.clear(columns=True)
+            self.shown_columns = list(shown)
+            for key in shown:
+                self.add_column(labels[key], key=key, width=widths[key])
+            for key, cells in self._shown.items():
+                self.add_row(*self._row(cells), key=key)
             if self.sort_index is not None:
                 self._sort()
             if cursor in self._shown:
                 self._cursor_to(cursor)
 
-    def rerender(self, keys=None) -> None:
-        self._sync(list(self.records) if keys is None else keys)
-
+    # -- sorting and marks -------------------------------------------------------------
     def _cursor_to(self, key: str) -> None:
         try:
             self.move_cursor(row=self.get_row_index(key), animate=False, scroll=False)
@@ -135,8 +283,18 @@ class DiffTable(DataTable):
             pass
 
     def _sort(self) -> None:
-        col = self.COLUMNS[self.sort_index][0]
-        self.sort(col, key=_sort_key, reverse=self.sort_reverse)
+        """By the full cell of the sort column, shown or hidden: the rows' first cells
+        (always shown) say which record each row is."""
+        at = self.sort_index
+        by_first = {id(cells[0]): _sort_key(cells[at]) for cells in self._shown.values()}
+        self.sort(self._keys[0], key=lambda first: by_first[id(first)], reverse=self.sort_reverse)
+
+    def sort_by(self, col: str, reverse: bool | None = None) -> None:
+        """Sort by a column key (hidden or not); `reverse` None keeps the direction."""
+        self.sort_index = self._keys.index(col)
+        if reverse is not None:
+            self.sort_reverse = reverse
+        self.refilter()
 
     def cycle_sort(self) -> str:
         self.sort_index = 0 if self.sort_index is None else (self.sort_index + 1) % len(self.COLUMNS)
@@ -165,8 +323,10 @@ class DiffTable(DataTable):
 
 
 def _sort_key(value) -> tuple:
+    if hasattr(value, "sort_value"):
+        return (0, value.sort_value, "")
     text = value.plain if isinstance(value, Text) else str(value)
-    head = text.split("/")[0].strip().rstrip("smhd")
+    head = text.split("/")[0].strip()
     try:
         return (0, float(head), text)
     except ValueError:

@@ -1,13 +1,39 @@
-"""The hosts table: capacity and health of every compute host."""
+"""The hosts table: capacity and health of every compute host.
+
+Capacity is what the scheduler sees: used / limit after the allocation ratios (Ram, Core
+and DiskFilter's), exact (512 MB is `512M`, not `0` GiB), with the share used, coloured as
+the host fills up."""
 from __future__ import annotations
 
 from rich.text import Text
 
-from .diff_table import DiffTable
+from .diff_table import DiffTable, SortText
+
+WARN_AT, FULL_AT = 0.75, 0.9   # yellow, then red
 
 
-def _gib(mb: int) -> str:
-    return f"{mb / 1024:.0f}"
+def _num(x: float) -> str:
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def _mb(mb: float) -> str:
+    """MiB below a GiB, else GiB with one decimal where it is not whole."""
+    return f"{_num(mb)}M" if mb < 1024 else f"{_num(round(mb / 1024, 1))}G"
+
+
+def _share(used: float, limit: float) -> str:
+    if limit <= 0:
+        return "-"
+    pct = 100 * used / limit
+    return "<1%" if 0 < pct < 1 else f"{pct:.0f}%"
+
+
+def capacity(used: float, limit: float, fmt, dim: str) -> SortText:
+    """`used/limit pct%`, sorted by the share used, yellow then red as it fills."""
+    share = used / limit if limit > 0 else 1.0
+    colour = "bold red" if share >= FULL_AT else "yellow" if share >= WARN_AT else ""
+    return SortText(f"{fmt(used)}/{fmt(limit)} {_share(used, limit)}", share,
+                    style=f"{colour} {dim}".strip())
 
 
 def _uri(uri: str) -> str:
@@ -16,20 +42,36 @@ def _uri(uri: str) -> str:
 
 
 class HostsTable(DiffTable):
-    COLUMNS = (("name", "Host"), ("state", "State"), ("enabled", "Enabled"), ("az", "AZ"),
-               ("vcpus", "vCPU"), ("ram", "RAM GiB"), ("disk", "Disk GB"), ("instances", "Inst"),
+    COLUMNS = (("name", "Host"), ("state", "State"), ("status", "Status"), ("az", "AZ"),
+               ("vcpus", "vCPU"), ("ram", "RAM"), ("disk", "Disk"), ("instances", "Inst"),
                ("uri", "Hypervisor"))
+    HIDE_ORDER = ("uri", "az", "instances", "state")
+    MIN_WIDTHS = {"status": 24, "uri": 10}  # a disabled reason reads in full up to 24
+
+    def ratios(self) -> tuple[float, float, float]:
+        """The scheduler's (cpu, ram, disk) allocation ratios."""
+        engine = getattr(self.app, "engine", None)
+        sc = engine.config.scheduler if engine is not None else None
+        if sc is None:
+            return 1.0, 1.0, 1.0
+        return sc.cpu_allocation_ratio, sc.ram_allocation_ratio, sc.disk_allocation_ratio
 
     def cells(self, h: dict) -> tuple:
         down = h["state"] != "up"
         dim = "dim" if down else ""
+        cpu, ram, disk = self.ratios()
+        if h["enabled"]:
+            status = Text("enabled", style=dim)
+        else:
+            reason = h.get("disabled_reason")
+            status = Text("disabled" + (f": {reason}" if reason else ""), style="yellow")
         return (Text(h["name"], style=f"bold {dim}".strip()),
                 Text(h["state"], style="bold red" if down else "green"),
-                Text("yes" if h["enabled"] else "no", style=dim if h["enabled"] else "yellow"),
+                status,
                 Text(h["availability_zone"], style=dim),
-                Text(f"{h['vcpus_used']}/{h['vcpus']}", style=dim),
-                Text(f"{_gib(h['memory_mb_used'])}/{_gib(h['memory_mb'])}", style=dim),
-                Text(f"{h['disk_gb_used']}/{h['disk_gb']}", style=dim),
+                capacity(h["vcpus_used"], h["vcpus"] * cpu, _num, dim),
+                capacity(h["memory_mb_used"], h["memory_mb"] * ram, _mb, dim),
+                capacity(h["disk_gb_used"], h["disk_gb"] * disk, lambda g: f"{_num(g)}G", dim),
                 Text(str(h["instances"]), style=dim), Text(_uri(h["uri"]), style=dim))
 
     def is_problem(self, h: dict) -> bool:

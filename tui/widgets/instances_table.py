@@ -7,12 +7,13 @@ from rich.text import Text
 
 from core import states as S
 
-from .diff_table import DiffTable
+from .diff_table import DiffTable, SortText
 
 STATUS_STYLE = {"ACTIVE": "green", "ERROR": "bold red", "PAUSED": "yellow", "SUSPENDED": "yellow",
                 "SHUTOFF": "grey62", "BUILD": "cyan", "VERIFY_RESIZE": "magenta",
                 "RESCUE": "magenta", "SHELVED_OFFLOADED": "blue", "SHELVED": "blue"}
 STUCK_SECONDS = 300
+AGE_SECONDS = 1.0  # ages tick every second
 
 
 def age(created: float, now: float | None = None) -> str:
@@ -35,11 +36,16 @@ class InstancesTable(DiffTable):
     COLUMNS = (("name", "Name"), ("id", "ID"), ("status", "Status"), ("task", "Task"),
                ("power", "Power"), ("host", "Host"), ("flavor", "Flavor"), ("image", "Image"),
                ("ip", "IP"), ("age", "Age"))
-    WIDTHS = {"status": 17, "task": 20, "power": 8}
+    HIDE_ORDER = ("id", "image", "power", "flavor", "age", "host", "ip")
+    MIN_WIDTHS = {"name": 16, "task": 10, "image": 8, "host": 8}
+    WANT_WIDTHS = {"name": 32}  # names up to 32 read in full while columns can be hidden
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.down_hosts: set[str] = set()
+
+    def on_mount(self) -> None:  # DiffTable's on_mount runs too (Textual calls each class's)
+        self.set_interval(AGE_SECONDS, self.refresh_ages)
 
     def cells(self, i: dict) -> tuple:
         status = S.api_status(i["vm_state"], i["task_state"])
@@ -51,19 +57,25 @@ class InstancesTable(DiffTable):
                 Text(_task(i), style=f"bold cyan {dim}".strip() if i["task_state"] else dim),
                 Text(S.power_name(i["power_state"]), style=dim), Text(i.get("host") or "", style=dim),
                 Text(i["flavor"], style=dim), Text(i.get("image") or "", style=dim),
-                Text(i.get("ip") or "", style=dim), Text(age(i["created_at"]), style=dim))
+                Text(i.get("ip") or "", style=dim), self._age(i, time.time(), dim))
+
+    @staticmethod
+    def _age(i: dict, now: float, style: str) -> SortText:
+        """Sorted by how old it is, not by its text (53s before 26m)."""
+        return SortText(age(i["created_at"], now), -i["created_at"], style=style)
 
     def refresh_ages(self) -> None:
-        """The age column alone, every so often: no other cell is rebuilt."""
+        """The age cells alone, every second: no other cell is rebuilt, and only the ages
+        whose text changed are sent to the table."""
         now = time.time()
-        age_at = [k for k, _ in self.COLUMNS].index("age")
-        with self.app.batch_update():
-            for key, shown in self._shown.items():
-                text = age(self.records[key]["created_at"], now)
-                if shown[age_at].plain != text:
-                    cell = Text(text, style=shown[age_at].style)
-                    self.update_cell(key, "age", cell)
-                    self._shown[key] = shown[:age_at] + (cell,) + shown[age_at + 1:]
+        at = self._keys.index("age")
+        new = {}
+        for key, shown in self._shown.items():
+            cell = self._age(self.records[key], now, shown[at].style)
+            if shown[at].plain != cell.plain:
+                new[key] = cell
+        if new:
+            self.set_cells("age", new)
 
     def is_problem(self, i: dict) -> bool:
         stuck = i["task_state"] is not None and time.time() - (i["updated_at"] or 0) > STUCK_SECONDS

@@ -1,19 +1,25 @@
 """n-api, n-sch and n-cpu panes that read like the files. Lines arrive in batches; a pane
-follows only while it is scrolled to the bottom. The panes can narrow to one instance or to
-one request id, across all three."""
+follows only while it is scrolled to the bottom, and says how many lines came below while
+it is not. The panes can narrow to one instance or to one request id, across all three;
+they hide DEBUG lines at first (the files keep everything), wrap on demand, and name the
+instances beside their short ids."""
 from __future__ import annotations
 
 from collections import deque
+from typing import Callable
 
 from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Vertical
 from textual.widgets import Log, TabbedContent, TabPane
 
 from core.logs import SERVICES, LogLine
 
+from .log_format import LEVELS, pane_line, wrap
+
 KEEP = 5000
+PANES = ("all",) + SERVICES
 
 
 class OsloHighlighter(Highlighter):
@@ -21,7 +27,7 @@ class OsloHighlighter(Highlighter):
 
     RULES = ((r"\bDEBUG\b", "grey50"), (r"\bINFO\b", "green"), (r"\bWARNING\b", "bold yellow"),
              (r"\bERROR\b", "bold red"), (r"req-[0-9a-f-]{8,36}", "cyan"),
-             (r"\[instance: [0-9a-f-]{8,36}\]", "magenta"), (r"status: [45]\d\d", "bold red"),
+             (r"\[instance: [0-9a-f-]{8,36}[^\]]*\]", "magenta"), (r"status: [45]\d\d", "bold red"),
              (r"^(n-api|n-sch|n-cpu)", "bold blue"))
 
     def highlight(self, text: Text) -> None:
@@ -29,45 +35,135 @@ class OsloHighlighter(Highlighter):
             text.highlight_regex(pattern, style=style)
 
 
-class LogPanes(Horizontal):
-    def __init__(self, **kwargs) -> None:
+class LogPanes(Vertical):
+    def __init__(self, host_names: tuple[str, ...] = (), **kwargs) -> None:
         super().__init__(**kwargs)
         self.lines: deque[LogLine] = deque(maxlen=KEEP)
         self.instance: str | None = None
+        self.instance_name: str | None = None
         self.request: str | None = None
+        self.min_level = "INFO"          # DEBUG hidden at first
+        self.wrapped = False
+        self.names: dict[str, str] = {}  # uuid -> instance name (kept after a delete)
+        self.host_of: Callable[[str], str | None] = lambda uuid: None
+        self.host_width = max((len(h) for h in host_names), default=0)
+        self.below: dict[str, int] = dict.fromkeys(PANES, 0)  # new lines under the view
+        self.on_state: Callable[[], None] = lambda: None       # the title follows
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="pane-all"):
-            for name in ("all",) + SERVICES:
+            for name in PANES:
                 with TabPane(name, id=f"pane-{name}"):
                     log = Log(max_lines=KEEP, highlight=True, id=f"log-{name}")
                     log.highlighter = OsloHighlighter()
                     yield log
 
+    def on_mount(self) -> None:
+        self.set_interval(0.25, self._check_scrolled)
+
+    # -- what is shown -------------------------------------------------------------------
     def _matches(self, line: LogLine) -> bool:
-        return ((self.instance is None or line.instance == self.instance)
-                and (self.request is None or line.request_id == self.request))
+        return (LEVELS.index(line.level) >= LEVELS.index(self.min_level) if line.level in LEVELS
+                else True) \
+            and (self.instance is None or line.instance == self.instance) \
+            and (self.request is None or line.request_id == self.request)
+
+    def _line_text(self, pane: str, line: LogLine) -> str:
+        host = None
+        if line.service == "n-cpu":
+            host = line.host or (self.host_of(line.instance) if line.instance else None)
+        name = self.names.get(line.instance) if line.instance else None
+        width = self.host_width if pane in ("all", "n-cpu") else 0
+        return pane_line(line, host, name, width, pane == "all")
+
+    def _texts(self, pane: str, lines: list[LogLine]) -> list[str]:
+        mine = lines if pane == "all" else [ln for ln in lines if ln.service == pane]
+        texts = [self._line_text(pane, ln) for ln in mine]
+        if not self.wrapped or not texts:
+            return texts
+        width = max(20, self.query_one(f"#log-{pane}", Log).scrollable_content_region.width - 1)
+        return [part for t in texts for part in wrap(t, width)]
 
     def write_batch(self, lines: list[LogLine]) -> None:
         self.lines.extend(lines)
         shown = [ln for ln in lines if self._matches(ln)]
         if not shown:
             return
-        self.query_one("#log-all", Log).write_lines(f"{ln.service} {ln.brief()}" for ln in shown)
-        for service in SERVICES:
-            mine = [ln.brief() for ln in shown if ln.service == service]
-            if mine:
-                self.query_one(f"#log-{service}", Log).write_lines(mine)
+        for pane in PANES:
+            texts = self._texts(pane, shown)
+            if texts:
+                log = self.query_one(f"#log-{pane}", Log)
+                if not log.is_vertical_scroll_end and log.line_count:
+                    self.below[pane] += len(texts)
+                log.write_lines(texts)
+        self._check_scrolled()
+
+    def rewrite(self) -> None:
+        kept = [ln for ln in self.lines if self._matches(ln)]
+        for pane in PANES:
+            log = self.query_one(f"#log-{pane}", Log)
+            log.clear()
+            log.write_lines(self._texts(pane, kept))
+            self.below[pane] = 0
+        self.on_state()
 
     def narrow(self, instance: str | None = None, request: str | None = None) -> None:
         self.instance, self.request = instance, request
-        kept = [ln for ln in self.lines if self._matches(ln)]
-        for name in ("all",) + SERVICES:
-            log = self.query_one(f"#log-{name}", Log)
-            log.clear()
-            mine = kept if name == "all" else [ln for ln in kept if ln.service == name]
-            log.write_lines((f"{ln.service} {ln.brief()}" if name == "all" else ln.brief())
-                            for ln in mine)
+        self.instance_name = self.names.get(instance) if instance else None
+        self.rewrite()
+
+    def set_level(self, level: str) -> None:
+        self.min_level = level
+        self.rewrite()
+
+    def next_level(self) -> str:
+        """INFO -> WARNING -> ERROR -> DEBUG -> INFO."""
+        self.set_level(LEVELS[(LEVELS.index(self.min_level) + 1) % len(LEVELS)])
+        return self.min_level
+
+    def toggle_wrap(self) -> bool:
+        self.wrapped = not self.wrapped
+        self.rewrite()
+        return self.wrapped
+
+    def on_resize(self) -> None:
+        if self.wrapped:
+            self.call_after_refresh(self.rewrite)
+
+    # -- the "new lines below" marker ----------------------------------------------------
+    @property
+    def active_pane(self) -> str:
+        active = self.query_one(TabbedContent).active or "pane-all"
+        return active.removeprefix("pane-")
+
+    @property
+    def pending_below(self) -> int:
+        return self.below.get(self.active_pane, 0)
+
+    def _check_scrolled(self) -> None:
+        changed = False
+        for pane in PANES:
+            if self.below[pane] and self.query_one(f"#log-{pane}", Log).is_vertical_scroll_end:
+                self.below[pane] = 0
+                changed = True
+        if changed or self.below[self.active_pane]:
+            self.on_state()
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.on_state()
+
+    def state_text(self) -> str:
+        parts = ["logs"]
+        if self.instance:
+            parts.append(f"instance {self.instance_name or self.instance[:8]} only (f)")
+        if self.request:
+            parts.append(f"request {self.request[:12]} (t)")
+        parts.append(f"level ≥ {self.min_level} (l)")
+        if self.wrapped:
+            parts.append("wrapped (w)")
+        if self.pending_below:
+            parts.append(f"▼ {self.pending_below} new lines below")
+        return " · ".join(parts)
 
     def pane_text(self, name: str) -> str:
         return "\n".join(self.query_one(f"#log-{name}", Log).lines)
