@@ -1,6 +1,7 @@
 """Make screenshots/*.svg from the real console on simulated hosts (run: make screenshots).
 
 main.svg       the main screen with instances in several states
+main-80x24.svg the same at 80x24, with a host near full
 detail.svg     the detail screen of an instance in ERROR
 migration.svg  a cold migration while its disk is being copied
 """
@@ -35,21 +36,35 @@ def populate(engine: Engine) -> None:
     def run(action, ref, **kw):
         engine.wait(engine.request(action, ref, **kw))
 
-    for name, flavor, az in (("web1", "m1.small", None), ("web2", "m1.small", "az1"),
-                             ("api1", "m1.medium", None), ("batch1", "m1.large", "az1"),
-                             ("db1", "m1.large", None), ("cache1", "m1.tiny", "az1"),
+    for name, flavor, az in (("web-frontend-01", "m1.small", None),
+                             ("web-frontend-02", "m1.small", "az1"),
+                             ("billing-api", "m1.medium", None), ("etl-batch-nightly", "m1.large", "az1"),
+                             ("postgres-primary", "m1.large", None), ("redis-cache", "m1.tiny", "az1"),
                              ("broken", "m1.tiny", None)):
         engine.wait(engine.create(name, flavor, "cirros", az))
     engine.wait(engine.create("bulk1", "m1.small", "bulk", "az1"))
-    run("pause", "batch1")
-    run("suspend", "cache1")
-    run("stop", "db1")
-    run("lock", "db1")
-    run("resize", "api1", flavor="m1.large")
+    fill_cmp1(engine)
+    run("pause", "etl-batch-nightly")
+    run("suspend", "redis-cache")
+    run("stop", "postgres-primary")
+    run("lock", "postgres-primary")
+    run("resize", "billing-api", flavor="m1.large")
     broken = engine.instance("broken")
     # made transient behind the engine's back: libvirt refuses its managed save -> ERROR
     engine.computes[broken["host"]].driver.conn.lookupByUUIDString(broken["uuid"]).undefine()
     run("suspend", "broken")
+
+
+def fill_cmp1(engine: Engine) -> None:
+    """cmp1 near full on RAM (its limit after the 1.5 ratio), to show the colour."""
+    others = [h.name for h in engine.config.hosts if h.name != "cmp1"]
+    for host in others:
+        engine.submit(engine.api.set_host, host, False, "placing").result()
+    for name, flavor in (("analytics-warehouse", "m1.xlarge"), ("search-indexer", "m1.medium"),
+                         ("ci-runner-07", "m1.small")):
+        engine.wait(engine.create(name, flavor, "cirros"))
+    for host in others:
+        engine.submit(engine.api.set_host, host, True).result()
 
 
 async def shoot() -> None:
@@ -67,6 +82,11 @@ async def shoot() -> None:
                 table.move_cursor(row=0)
                 await pilot.pause(0.3)
                 app.save_screenshot(str(OUT / "main.svg"))
+                await pilot.resize_terminal(80, 24)
+                await pilot.pause(0.5)
+                app.save_screenshot(str(OUT / "main-80x24.svg"))
+                await pilot.resize_terminal(150, 44)
+                await pilot.pause(0.5)
 
                 table.move_cursor(row=table.get_row_index(engine.instance("broken")["uuid"]))
                 await pilot.press("enter")
@@ -89,7 +109,7 @@ async def shoot() -> None:
                     await pilot.pause(0.1)
         finally:
             engine.stop()
-    for name in ("main", "detail", "migration"):
+    for name in ("main", "main-80x24", "detail", "migration"):
         print(OUT / f"{name}.svg")
 
 
