@@ -118,3 +118,17 @@ async def settle(pilot, app: NovaApp) -> None:
         await pilot.pause(0.05)
     await pilot.pause(0.25)
     await asyncio.sleep(0)
+
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def console(request, console_env):
+    """The console on the simulated hosts at 80x24 and at 120x40 (a module may override)."""
+    engine = start_engine(console_env)
+    app = NovaApp(engine)
+    async with app.run_test(size=request.param) as pilot:
+        await pilot.pause(0.2)
+        yield app, pilot
+    engine.stop()

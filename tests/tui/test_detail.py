@@ -2,23 +2,11 @@
 the launch, rebuild and rescue dialogs offer the images there are now (point 5)."""
 from __future__ import annotations
 
-import pytest
 
 from tests.conftest import act, launch
-from tests.tui.conftest import start_engine, until
+from tests.tui.conftest import until
 from tui.app import NovaApp
 
-SIZES = [(80, 24), (120, 40)]
-
-
-@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-async def console(request, console_env):
-    engine = start_engine(console_env)
-    app = NovaApp(engine)
-    async with app.run_test(size=request.param) as pilot:
-        await pilot.pause(0.2)
-        yield app, pilot
-    engine.stop()
 
 
 def _select(app: NovaApp, name: str) -> None:

@@ -3,23 +3,10 @@ bar follows the selection, bulk actions are one action for every marked row, vie
 shows in the titles and toasts do not pile up, and vim/k9s navigation habits work."""
 from __future__ import annotations
 
-import pytest
 
 from tests.conftest import launch
-from tests.tui.conftest import settle, start_engine, until
-from tui.app import NovaApp
+from tests.tui.conftest import settle, until
 
-SIZES = [(80, 24), (120, 40)]
-
-
-@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-async def console(request, console_env):
-    engine = start_engine(console_env)
-    app = NovaApp(engine)
-    async with app.run_test(size=request.param) as pilot:
-        await pilot.pause(0.2)
-        yield app, pilot
-    engine.stop()
 
 
 def _select(app, name: str) -> None:

@@ -120,7 +120,6 @@ async def test_marked_rows_get_one_action_and_refusals_are_named(console):
     for name in ("a", "b", "c"):
         launch(app.engine, name)
     await until(pilot, lambda: app.main.instances.row_count == 3)
-    from core.engine import Engine  # noqa: F401
     app.engine.wait(app.engine.request("pause", "c"))
     for name in ("a", "b", "c"):
         _select(app, name)

@@ -7,26 +7,13 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 
 from core.logs import LogLine, parse_line, read_tail
 from tests.conftest import launch
-from tests.tui.conftest import settle, start_engine, until
-from tui.app import NovaApp
+from tests.tui.conftest import settle, until
 
-SIZES = [(80, 24), (120, 40)]
 STAMP = re.compile(r"\d\d:\d\d:\d\d\.\d{3}")
 OSLO = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \d+ (DEBUG|INFO|WARNING|ERROR) ")
-
-
-@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-async def console(request, console_env):
-    engine = start_engine(console_env)
-    app = NovaApp(engine)
-    async with app.run_test(size=request.param) as pilot:
-        await pilot.pause(0.2)
-        yield app, pilot
-    engine.stop()
 
 
 async def _launched(pilot, app, name="web1"):

@@ -11,22 +11,11 @@ import time
 import pytest
 
 from tests.conftest import launch
-from tests.tui.conftest import start_engine, until
+from tests.tui.conftest import SIZES, start_engine, until
 from tui.app import NovaApp
 from tui.widgets.split import PREFS_FILE
 
-SIZES = [(80, 24), (120, 40)]
 LONG_NAMES = ("prod-frontend-web-01", "prod-frontend-web-02", "analytics-batch-worker-7")
-
-
-@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-async def console(request, console_env):
-    engine = start_engine(console_env)
-    app = NovaApp(engine)
-    async with app.run_test(size=request.param) as pilot:
-        await pilot.pause(0.2)
-        yield app, pilot
-    engine.stop()
 
 
 def line_of(table, key: str) -> str:
