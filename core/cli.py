@@ -13,7 +13,7 @@ from . import states as S
 from .actions import ACTIONS
 from .cli_output import (AddressesColumn, EventsColumn, FaultColumn, ListColumn, OutputError,
                          emit_list, emit_one)
-from .cli_parser import COMPUTE_VERBS, CLIError, build_parser, positive_seconds  # noqa: F401
+from .cli_parser import CLIError, build_parser
 from .config import default_state_dir, load_config
 from .errors import NovaError
 from .statedir import STORE_FILE, prepare_state_dir
