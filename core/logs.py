@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Callable
 
 SERVICES = ("n-api", "n-sch", "n-cpu")
+# oslo.log's user_identity: user, project, domain, user domain, project domain
+USER_IDENTITY = "admin admin - - default default"
 PID = os.getpid()
 
 
@@ -33,7 +35,7 @@ class LogLine:
         """`%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s [ctx] %(instance)s%(message)s`"""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.time))
         msecs = int(self.time * 1000) % 1000
-        ctx = f"[None {self.request_id} admin admin]" if self.request_id else "[-]"
+        ctx = f"[None {self.request_id} {USER_IDENTITY}]" if self.request_id else "[-]"
         inst = f"[instance: {self.instance}] " if self.instance else ""
         return f"{stamp}.{msecs:03d} {self.pid} {self.level} {self.logger} {ctx} {inst}{self.message}"
 
@@ -54,7 +56,7 @@ class LogLine:
 
 _LINE = re.compile(
     r"^(?:(?P<host>\S+) )?(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(?P<ms>\d{3}) (?P<pid>\d+) "
-    r"(?P<level>[A-Z]+) (?P<logger>\S+) (?:\[-\]|\[None (?P<req>req-\S+) admin admin\]) "
+    r"(?P<level>[A-Z]+) (?P<logger>\S+) (?:\[-\]|\[None (?P<req>req-\S+) admin admin(?: - - default default)?\]) "
     r"(?:\[instance: (?P<inst>[0-9a-f-]{36})\] )?(?P<msg>.*)$")
 
 

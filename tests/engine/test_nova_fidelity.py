@@ -169,3 +169,13 @@ def test_a_preempted_task_is_info_and_an_evacuated_guest_is_destroyed_in_novas_w
     text = log_text(state_dir, "n-cpu")
     assert "WARNING nova.compute.manager" not in "".join(
         ln for ln in text.splitlines() if "Task possibly preempted" in ln)
+
+
+def test_the_context_carries_novas_six_field_user_identity(engine, state_dir):
+    from core.logs import parse_line
+    launch(engine, "who")
+    line = next(ln for ln in log_text(state_dir, "n-cpu").splitlines() if "Claim successful" in ln)
+    assert " admin admin - - default default] [instance: " in line
+    assert parse_line("n-cpu", line).request_id.startswith("req-")
+    old = line.replace(" - - default default]", "]")  # files written before keep parsing
+    assert parse_line("n-cpu", old).request_id == parse_line("n-cpu", line).request_id
