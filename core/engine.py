@@ -246,6 +246,7 @@ class Engine:
             self.store.heartbeat(name, None, when=0)  # down at once, not after service_down_time
         self._release_locks()
         self.sink.close()
+        self.store.close()
         self.started = False
 
     def _release_locks(self) -> None:

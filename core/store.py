@@ -97,6 +97,8 @@ class Store(Mailbox, Migrations):
         self.path = Path(path)
         self.read_only = read_only
         self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []  # every thread's, closed together by close()
+        self._conns_lock = threading.Lock()
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         if not read_only and on_fresh is not None and (
@@ -133,7 +135,17 @@ class Store(Mailbox, Migrations):
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
         return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (the threads that used them have ended)."""
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     @contextmanager
     def tx(self):

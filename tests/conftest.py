@@ -56,6 +56,20 @@ def launch(engine: Engine, name: str, flavor: str = "m1.tiny", image: str = "cir
     return engine.store.get_instance(req.instance_uuid)
 
 
+def launch_on(engine: Engine, host: str, name: str, flavor: str = "m1.tiny",
+              image: str = "cirros") -> dict:
+    """Launched on `host` with no zone asked for (the other hosts disabled meanwhile), so
+    that its moves may cross zones: an instance created in a zone stays in it."""
+    others = [h.name for h in engine.config.hosts if h.name != host]
+    for other in others:
+        engine.submit(engine.api.set_host, other, False, "placing a test instance").result()
+    try:
+        return launch(engine, name, flavor, image)
+    finally:
+        for other in others:
+            engine.submit(engine.api.set_host, other, True).result()
+
+
 def domain(engine: Engine, inst: dict):
     """The libvirt domain of an instance, looked up on its host's own connection."""
     return engine.computes[inst["host"]].driver.conn.lookupByUUIDString(inst["uuid"])

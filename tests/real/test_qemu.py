@@ -12,7 +12,7 @@ import libvirt
 import pytest
 
 from core import states as S
-from tests.conftest import act, eventually, launch
+from tests.conftest import act, eventually, launch, launch_on
 
 pytestmark = pytest.mark.real
 
@@ -45,21 +45,10 @@ def backing(path: Path) -> str:
     return json.loads(out).get("backing-filename", "")
 
 
-def launch_on(e, host: str, name: str):
-    """Placed on `host` with no zone asked for (the other host disabled meanwhile), so that
-    moves may cross zones: an instance created in a zone stays in it."""
-    other = {"local": "remote", "remote": "local"}[host]
-    e.submit(e.api.set_host, other, False, "placing a test instance").result()
-    try:
-        return launch(e, name, "r1.micro", "blank")
-    finally:
-        e.submit(e.api.set_host, other, True).result()
-
-
 @pytest.mark.parametrize("host", ["local", "remote"])
 def test_lifecycle_on_qemu(real_engine, real_config, hypervisor, host):
     e = real_engine
-    inst = launch_on(e, host, f"q-{host}")
+    inst = launch_on(e, host, f"q-{host}", "r1.micro", "blank")
     assert (inst["host"], inst["vm_state"], inst["power_state"]) == (host, "active", S.RUNNING), e.fault(inst["uuid"])
     assert state_of(hypervisor, inst) == RUNNING
     disk = disk_of(real_config, inst)
@@ -101,7 +90,7 @@ def test_lifecycle_on_qemu(real_engine, real_config, hypervisor, host):
 def test_resize_confirm_and_revert_on_qemu(real_engine, real_config, hypervisor, host):
     e = real_engine
     other = {"local": "remote", "remote": "local"}[host]
-    inst = launch_on(e, host, f"rs-{host}")
+    inst = launch_on(e, host, f"rs-{host}", "r1.micro", "blank")
     content = sha(disk_of(real_config, inst))
     resized = act(e, "resize", inst["name"], flavor="r1.small")
     assert (resized["vm_state"], resized["host"], resized["flavor"]) == ("resized", other, "r1.small"), e.fault(inst["uuid"])
@@ -123,7 +112,7 @@ def test_resize_confirm_and_revert_on_qemu(real_engine, real_config, hypervisor,
 @pytest.mark.parametrize("source,dest", [("local", "remote"), ("remote", "local")])
 def test_cold_migrate_between_local_and_ssh_keeps_the_disk(real_engine, real_config, hypervisor, source, dest):
     e = real_engine
-    inst = launch_on(e, source, f"mv-{source}")
+    inst = launch_on(e, source, f"mv-{source}", "r1.micro", "blank")
     disk = disk_of(real_config, inst)
     with open(disk, "r+b") as f:  # guest data in the overlay
         f.seek(0, 2)
@@ -155,7 +144,7 @@ def test_changes_made_with_virsh_are_followed_within_two_seconds(real_engine, hy
 def test_live_migration_between_two_daemon_uris_on_one_machine(real_engine, hypervisor):
     """local and remote are one libvirtd: libvirt refuses, and the console says what it said."""
     e = real_engine
-    inst = launch_on(e, "local", "live")
+    inst = launch_on(e, "local", "live", "r1.micro", "blank")
     req = e.request("live_migrate", "live", host="remote")
     assert e.wait(req, 120)["message"] == "Error"
     after = e.instance("live")

@@ -14,7 +14,7 @@ import pytest
 from core.engine import Engine
 from core.hostfiles import HostKeyRefused, LocalFiles, RemoteFiles
 from core.transport import copy_disk
-from tests.conftest import act, launch, log_text, make_config
+from tests.conftest import act, launch, launch_on, log_text, make_config
 
 
 def remote_inventory(tmp_path: Path, sshd, known_hosts: Path | None = None, size_mb: int = 1):
@@ -44,7 +44,7 @@ def test_migrate_to_and_from_a_host_over_ssh(tmp_path, sshd):
     config, remote_root = remote_inventory(tmp_path, sshd)
     state = tmp_path / "state"
     with Engine(config, state) as engine:
-        inst = launch(engine, "travel", az="az1")
+        inst = launch_on(engine, "cmp1", "travel")
         local_disk = state / "hosts" / inst["host"] / "instances" / inst["uuid"] / "disk"
         content = scribble(local_disk, "before the trip")
         there = act(engine, "migrate", "travel", host="cmp3")
@@ -73,7 +73,7 @@ def test_an_unknown_host_key_is_refused_and_nothing_moves(tmp_path, sshd):
     config, remote_root = remote_inventory(tmp_path, sshd, known_hosts=empty)
     state = tmp_path / "state"
     with Engine(config, state) as engine:
-        inst = launch(engine, "stay", az="az1")
+        inst = launch_on(engine, "cmp1", "stay")
         disk = state / "hosts" / inst["host"] / "instances" / inst["uuid"] / "disk"
         content = scribble(disk, "mine")
         req = engine.request("migrate", "stay", host="cmp3")
@@ -114,7 +114,7 @@ def test_a_connection_cut_mid_copy_loses_nothing(tmp_path, sshd):
     config, remote_root = remote_inventory(tmp_path, sshd, size_mb=96)
     state = tmp_path / "state"
     with Engine(config, state) as engine:
-        inst = launch(engine, "cut", az="az1")
+        inst = launch_on(engine, "cmp1", "cut")
         disk = state / "hosts" / inst["host"] / "instances" / inst["uuid"] / "disk"
         content = scribble(disk, "precious")
         folder = remote_root / inst["uuid"]
