@@ -3,6 +3,7 @@ world (clock, ids, pid, paths) so that snapshots are the same on every run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import shutil
 import time
@@ -123,12 +124,27 @@ async def settle(pilot, app: NovaApp) -> None:
 SIZES = [(80, 24), (120, 40)]
 
 
-@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-async def console(request, console_env):
-    """The console on the simulated hosts at 80x24 and at 120x40 (a module may override)."""
+@contextlib.asynccontextmanager
+async def open_console(console_env, size):
+    """The console on the simulated hosts, at this terminal size: (app, pilot)."""
     engine = start_engine(console_env)
     app = NovaApp(engine)
-    async with app.run_test(size=request.param) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(0.2)
         yield app, pilot
     engine.stop()
+
+
+@pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def console(request, console_env):
+    """At 80x24 and at 120x40 (a module may override it with one size of its own)."""
+    async with open_console(console_env, request.param) as opened:
+        yield opened
+
+
+def select_row(app, name: str) -> None:
+    """Put the instances table's cursor on the named instance, and focus it."""
+    table = app.main.instances
+    uuid = next(k for k, r in table.records.items() if r["name"] == name)
+    table.move_cursor(row=table.get_row_index(uuid))
+    table.focus()

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 
 from tests.conftest import launch
-from tests.tui.conftest import settle, until
+from tests.tui.conftest import select_row, settle, until
 
 
 
-def _select(app, name: str) -> None:
-    table = app.main.instances
-    uuid = next(k for k, r in table.records.items() if r["name"] == name)
-    table.move_cursor(row=table.get_row_index(uuid))
-    table.focus()
+_select = select_row
 
 
 def _state(app, name):

@@ -6,16 +6,12 @@ import pytest
 
 from core.actions import ACTIONS
 from tests.conftest import launch
-from tests.tui.conftest import settle, start_engine, until
+from tests.tui.conftest import open_console, select_row, settle, start_engine, until
 from tui.app import NovaApp
 from tui.registry import REGISTRY
 
 
-def _select(app: NovaApp, name: str) -> None:
-    table = app.main.instances
-    uuid = next(k for k, r in table.records.items() if r["name"] == name)
-    table.move_cursor(row=table.get_row_index(uuid))
-    table.focus()
+_select = select_row
 
 
 def _state(app, name):
@@ -24,12 +20,8 @@ def _state(app, name):
 
 @pytest.fixture
 async def console(console_env):
-    engine = start_engine(console_env)
-    app = NovaApp(engine)
-    async with app.run_test(size=(140, 45)) as pilot:
-        await pilot.pause(0.2)
-        yield app, pilot
-    engine.stop()
+    async with open_console(console_env, (140, 45)) as opened:
+        yield opened
 
 
 # (key, vm_state after, a line that must reach the n-cpu pane)

@@ -6,18 +6,13 @@ import pytest
 from textual.command import CommandPalette
 
 from tests.conftest import launch
-from tests.tui.conftest import start_engine, until
-from tui.app import NovaApp
+from tests.tui.conftest import open_console, until
 
 
 @pytest.fixture
 async def console(console_env):
-    engine = start_engine(console_env)
-    app = NovaApp(engine)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
-        yield app, pilot
-    engine.stop()
+    async with open_console(console_env, (120, 40)) as opened:
+        yield opened
 
 
 def _hits(app) -> list[str]:
