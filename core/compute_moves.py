@@ -330,10 +330,12 @@ class MoveOps:
         try:
             if job.task_state != S.REBUILD_BLOCK_DEVICE_MAPPING:
                 job.task(S.REBUILD_BLOCK_DEVICE_MAPPING)
+            job.task(S.REBUILD_SPAWNING)
+            self.virtlog.info("Creating image(s)", ctx=job.ctx, instance=job.uuid)
             self.driver.create_disk(job.uuid, image, progress=job.progress)
             crash_point("compute.evacuate:disk_created")
-            job.task(S.REBUILD_SPAWNING)
             self.driver.spawn({**job.inst, "host": self.host.name}, image, start=not was_stopped)
+            self.virtlog.info("Instance spawned successfully.", ctx=job.ctx, instance=job.uuid)
         except Exception as e:
             self._cleanup_guest(job.uuid, keep_ips=True)
             job.on_commit(lambda: self._swap(mig, "pre-migrating", status="failed", held_host=None))

@@ -166,6 +166,10 @@ def test_a_preempted_task_is_info_and_an_evacuated_guest_is_destroyed_in_novas_w
     act(engine, "evacuate", "ev")
     eventually(lambda: "Destroying instance as it has been evacuated from this host"
                in log_text(state_dir, "n-cpu"), 5)
+    evacuated = _lines(state_dir, inst["uuid"])
+    assert _in_order(evacuated, ["Evacuating instance", "Creating image(s)",
+                                 "Instance spawned successfully.",
+                                 "Destroying instance as it has been evacuated"]), evacuated
     text = log_text(state_dir, "n-cpu")
     assert "WARNING nova.compute.manager" not in "".join(
         ln for ln in text.splitlines() if "Task possibly preempted" in ln)
