@@ -135,13 +135,17 @@ class API:
                 refusal = action.refusal(current) or InstanceInvalidState(
                     f"Cannot '{name}' instance {uuid} while it is in task_state {current['task_state']}")
                 self._refuse(ctx, action, path, start, refusal)
-            if action.takes_migration and not self.store.take_migration(uuid, action.takes_migration):
+            taken_migration = action.takes_migration and self.store.take_migration(
+                uuid, action.takes_migration)
+            if action.takes_migration and taken_migration is None:
                 self._refuse(ctx, action, path, start, InvalidInput("Instance has not been resized."))
             self.store.start_action(uuid, action.instance_action, ctx)
             self.wsgi.debug(f"Action: '{action.api_action}', calling method: {name}, body: "
                             f"{json.dumps(action.request_body(params))}", ctx=ctx,
                             logger="nova.api.openstack.wsgi")
             params = self._after_take(action, taken, params)
+            if taken_migration:  # the step is tied to the migration the API took
+                params["migration_id"] = taken_migration
             self._request_line(ctx, action.http[0], path, action.http_status, start)
             local = action.task_state == S.DELETING and self._delete_locally(taken)
             if local:

@@ -187,8 +187,7 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
                 self.bus.done(msg)
             return
         job = Job(self, msg, inst, action)
-        if inst["host"] != self.host.name and "migration_id" not in msg.args \
-                and action.name != "confirm_resize":
+        if inst["host"] != self.host.name and "migration_id" not in msg.args:
             # queued here before the instance went elsewhere (evacuated while this host was
             # down): the request is over, and this host must not act on the instance
             self._preempted(job, None, UnexpectedTaskState(

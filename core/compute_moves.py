@@ -229,8 +229,6 @@ class MoveOps:
 
     def _confirm_resize(self, job):
         """Source: delete the kept copy and free what it held."""
-        mig = self.store.active_migration(job.uuid)
-        job.args = {**job.args, "migration_id": mig["id"] if mig else None}
         mig = self._migration(job, "confirming")  # the API took it from 'finished'
         dest = self.peer_files(mig["dest_host"])
         try:

@@ -21,9 +21,10 @@ class PeriodicOps:
                                           False, action.task_state)
             if taken is None:
                 return
-            if action.takes_migration and not self.store.take_migration(inst["uuid"],
-                                                                        action.takes_migration):
-                return
+            if action.takes_migration:
+                args["migration_id"] = self.store.take_migration(inst["uuid"], action.takes_migration)
+                if args["migration_id"] is None:
+                    return
             self.store.start_action(inst["uuid"], action.instance_action, ctx)
             self.bus.cast(compute_topic(host), action_name, ctx, uuid=inst["uuid"], **args)
         self.log.info(reason, ctx=ctx, instance=inst["uuid"])

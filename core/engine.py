@@ -216,10 +216,9 @@ class Engine:
                 self._finished.wait(0.1)
 
     def _requeue_dead_conductor_claims(self) -> None:
-        for m in self.store.pending_messages(CONDUCTOR):
-            owner = m["claimed_by"]
-            if owner and not _pid_alive(int(owner.split("-")[0])):
-                self.store.release_claim(m["id"])
+        """Conductors of many processes share one topic: a claim goes back when its
+        process is gone."""
+        self.store.requeue_claims(CONDUCTOR, lambda owner: _pid_alive(int(owner.split("-")[0])))
 
     def _spawn(self, name: str, target) -> None:
         t = threading.Thread(target=target, args=(self._stop,), name=f"novatui-{name}", daemon=True)

@@ -90,8 +90,8 @@ def _instance(row: sqlite3.Row | None) -> dict | None:
 
 class Store(Mailbox, Migrations):
     """read_only: opened with SQLite's mode=ro, so a read-only process cannot write the
-    store whatever its code does. `fresh` tells whether this open created the schema (an
-    empty, new or zero-byte file), which the engine checks against the hosts."""
+    store whatever its code does. on_fresh is called when the file holds no schema yet (a
+    new, empty or zero-byte file), before the schema is made, and may refuse."""
 
     def __init__(self, path: str | Path, read_only: bool = False, on_fresh=None):
         self.path = Path(path)
@@ -110,8 +110,7 @@ class Store(Mailbox, Migrations):
                                  "cannot create it")
             tables = {r[0] for r in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type='table'")}
-            self.fresh = "instances" not in tables
-            if self.fresh and on_fresh is not None:
+            if "instances" not in tables and on_fresh is not None:
                 on_fresh()  # may refuse an empty store (a lost database) before it is made
             if not read_only:
                 self.conn.executescript(SCHEMA)

@@ -45,8 +45,12 @@ class Mailbox:
         return len(dead)
 
     def messages_for(self, uuid: str) -> list[dict]:
-        """The queued or running steps of one instance, on any topic."""
-        return [m for m in self.pending_messages() if m["payload"]["args"].get("uuid") == uuid]
+        """The queued or running steps of one instance, on any topic (the payload's text is
+        matched in SQL, as put_message_unless_queued does, then checked exactly)."""
+        rows = self.conn.execute("SELECT id, topic, payload, claimed_by FROM messages WHERE "
+                                 "payload LIKE ?", (f"%{uuid}%",)).fetchall()
+        found = [dict(r, payload=json.loads(r["payload"])) for r in rows]
+        return [m for m in found if m["payload"]["args"].get("uuid") == uuid]
 
     def put_message_unless_queued(self, topic: str, payload: dict, uuid: str) -> bool:
         """Queue a step for an instance only if none of its steps is queued or running

@@ -50,13 +50,16 @@ class Migrations:
         sql = "SELECT * FROM migrations" + (" WHERE instance_uuid=?" if uuid else "") + " ORDER BY id"
         return [dict(r) for r in self.conn.execute(sql, (uuid,) if uuid else ())]
 
-    def take_migration(self, uuid: str, status: str) -> bool:
+    def take_migration(self, uuid: str, status: str) -> int | None:
         """The API's compare-and-swap for confirm: the instance's 'finished' migration moves
-        to `status`, once; False when there is none (not resized, or confirmed already)."""
-        return self.conn.execute(
+        to `status`, once. Its id; None when there is none (not resized, or confirmed)."""
+        cur = self.conn.execute(
             "UPDATE migrations SET status=?, updated_at=? WHERE id=(SELECT id FROM migrations "
-            "WHERE instance_uuid=? AND status='finished' ORDER BY id DESC LIMIT 1)",
-            (status, time.time(), uuid)).rowcount == 1
+            "WHERE instance_uuid=? AND status='finished' ORDER BY id DESC LIMIT 1) RETURNING id",
+            (status, time.time(), uuid))
+        row = cur.fetchone()
+        cur.close()
+        return row[0] if row else None
 
     def migrations_in(self, status: str, source_host: str) -> list[dict]:
         rows = self.conn.execute("SELECT * FROM migrations WHERE status=? AND source_host=?",

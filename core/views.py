@@ -15,14 +15,6 @@ def addresses(inst: dict) -> str:
     return f"private={inst['ip']}" if inst.get("ip") else ""
 
 
-def server_summary(inst: dict) -> dict:
-    return {"id": inst["uuid"], "name": inst["name"],
-            "status": S.api_status(inst["vm_state"], inst["task_state"]),
-            "task_state": inst["task_state"], "power_state": S.power_name(inst["power_state"]),
-            "networks": addresses(inst), "image": inst["image"], "flavor": inst["flavor"],
-            "host": inst["host"]}
-
-
 def server_detail(inst: dict, fault: dict | None, network: str = "private") -> dict:
     return {
         "id": inst["uuid"], "name": inst["name"],

@@ -28,7 +28,6 @@ from .screens.main import MainScreen
 LOG_FLUSH_SECONDS = 0.1
 HOST_REFRESH_SECONDS = 5.0
 STORE_POLL_SECONDS = 1.0
-AGE_REFRESH_SECONDS = 30.0
 
 
 class NovaApp(App):
@@ -68,7 +67,6 @@ class NovaApp(App):
         self.set_interval(LOG_FLUSH_SECONDS, self._flush_logs)
         self.set_interval(HOST_REFRESH_SECONDS, self.refresh_hosts)
         self.set_interval(STORE_POLL_SECONDS, self.poll_store)
-        self.set_interval(AGE_REFRESH_SECONDS, lambda: self.main.instances.refresh_ages())
         self.set_interval(5.0, self._check_terminal)
         if not self.is_headless:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
