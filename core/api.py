@@ -5,7 +5,6 @@ write the n-api line, and cast the work. Nothing here talks to a hypervisor.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid as uuidlib
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from .actions import ACTIONS, Action
 from .bus import CONDUCTOR, MessageBus, compute_topic
 from .config import Config, validate_name
 from .crashpoints import crash_point
-from .errors import Conflict, InstanceInvalidState, InvalidInput, NovaError, ReadOnly, only_one
+from .errors import Conflict, InstanceInvalidState, InvalidInput, ReadOnly, only_one
 from .events import ActionFinished, InstanceChanged
 from .hosts import host_views
 from .images import ImageStore
@@ -36,11 +35,6 @@ def new_request_id() -> str:
     return f"req-{uuidlib.uuid4()}"
 
 
-def _client_ip() -> str:
-    """The operator's address when they came in over SSH, as nova-api logs the client."""
-    return (os.environ.get("SSH_CLIENT") or "127.0.0.1").split()[0]
-
-
 class API:
     def __init__(self, config: Config, store: Store, bus: MessageBus, images: ImageStore,
                  sink: LogSink, notify: Callable[[object], None], read_only: bool = False):
@@ -55,28 +49,16 @@ class API:
         return only_one(self.store.find_instances(ref), "server", ref)
 
     # -- requests ----------------------------------------------------------------------
-    def _request_line(self, ctx: str, method: str, path: str, status: int, start: float,
-                      body: object = None) -> None:
-        length = 0 if body is None else len(json.dumps(body))
-        self.wsgi.info(f'{_client_ip()} "{method} /v2.1/servers{path} HTTP/1.1" status: {status} '
-                       f"len: {length} time: {time.monotonic() - start:.7f}", ctx=ctx)
-
-    def _refuse(self, ctx: str, action: Action, path: str, start: float, exc: NovaError):
-        self.wsgi.info(f"HTTP exception thrown: {exc.message}", ctx=ctx,
-                       logger="nova.api.openstack.wsgi")
-        body = {"conflictingRequest" if exc.code == 409 else "badRequest":
-                {"code": exc.code, "message": exc.message}}
-        self._request_line(ctx, action.http[0], path, exc.code, start, body)
-        raise exc
+    # The HTTP layer (core/osapi) writes the access line and "HTTP exception thrown" of a
+    # request; a call made in-process (the CLI with no service running) has neither.
 
     def _check_writable(self, name: str) -> None:
         if self.read_only:
             raise ReadOnly(f"novatui is in read-only mode: '{name}' refused")
 
     def create(self, name: str, flavor: str, image: str,
-               availability_zone: str | None = None) -> Request:
+               availability_zone: str | None = None, ctx: str | None = None) -> Request:
         self._check_writable("create")
-        start = time.monotonic()
         validate_name("server", name)
         fl = self.config.flavor(flavor)
         img = self.images.get(image)
@@ -84,7 +66,7 @@ class API:
         if availability_zone is not None and availability_zone not in zones:
             raise InvalidInput(f"The requested availability zone {availability_zone!r} is not "
                                f"available (have: {', '.join(zones)})")
-        ctx = new_request_id()
+        ctx = ctx or new_request_id()
         uuid = str(uuidlib.uuid4())
         inst = self.store.create_instance({
             "uuid": uuid, "name": name, "flavor": fl.name, "vcpus": fl.vcpus,
@@ -96,37 +78,31 @@ class API:
         self.wsgi.debug(f"Action: 'create', calling method: create, body: "
                         f'{{"server": {{"name": "{name}", "flavorRef": "{fl.name}", '
                         f'"imageRef": "{img["id"]}"}}}}', ctx=ctx, logger="nova.api.openstack.wsgi")
-        self._request_line(ctx, "POST", "", 202, start, {"server": {"id": uuid}})
         self.bus.cast(CONDUCTOR, "build_instances", ctx, uuid=uuid, tried=[])
         self.notify(InstanceChanged(inst))
         return Request(ctx, uuid, "create")
 
-    def perform(self, name: str, ref: str, /, **params) -> Request:
-        """Any action of the table but create, on the instance named or id'd by `ref`."""
+    def perform(self, name: str, ref: str, /, ctx: str | None = None, **params) -> Request:
+        """Any action of the table but create, on the instance named or id'd by `ref`.
+        ctx: the request id (an HTTP request's own); a new one when None."""
         action = ACTIONS[name]
         self._check_writable(name)
-        start = time.monotonic()
         inst = self.get_instance(ref)
-        ctx = new_request_id()
+        ctx = ctx or new_request_id()
         uuid = inst["uuid"]
-        path = f"/{uuid}{action.http[1]}"
         refusal = action.refusal(inst)
         if refusal is not None:
-            self._refuse(ctx, action, path, start, refusal)
+            raise refusal
         if action.task_state == S.DELETING and inst["task_state"] == S.DELETING \
                 and not self._delete_locally(inst):
             # Nova's _delete: the host is up and already deleting it; a down host's
             # instance is deleted locally below, as any delete there is.
             self.log.info("Instance is already in deleting state, ignoring this request",
                           ctx=ctx, instance=uuid)
-            self._request_line(ctx, action.http[0], path, action.http_status, start)
             return Request(ctx, uuid, name, done=True)
         if action.path == "api":
-            return self._api_only(ctx, action, inst, path, start)
-        try:
-            params = self._params(action, inst, params)
-        except NovaError as e:
-            self._refuse(ctx, action, path, start, e)
+            return self._api_only(ctx, action, inst)
+        params = self._params(action, inst, params)
         with self.store.tx():  # the take, the record and the cast commit together
             taken = self.store.begin_task(uuid, action.vm_states, action.task_states,
                                           action.lock_checked, action.task_state)
@@ -134,11 +110,11 @@ class API:
                 current = self.store.get_instance(uuid)
                 refusal = action.refusal(current) or InstanceInvalidState(
                     f"Cannot '{name}' instance {uuid} while it is in task_state {current['task_state']}")
-                self._refuse(ctx, action, path, start, refusal)
+                raise refusal
             taken_migration = action.takes_migration and self.store.take_migration(
                 uuid, action.takes_migration)
             if action.takes_migration and taken_migration is None:
-                self._refuse(ctx, action, path, start, InvalidInput("Instance has not been resized."))
+                raise InvalidInput("Instance has not been resized.")
             self.store.start_action(uuid, action.instance_action, ctx)
             self.wsgi.debug(f"Action: '{action.api_action}', calling method: {name}, body: "
                             f"{json.dumps(action.request_body(params))}", ctx=ctx,
@@ -146,7 +122,6 @@ class API:
             params = self._after_take(action, taken, params)
             if taken_migration:  # the step is tied to the migration the API took
                 params["migration_id"] = taken_migration
-            self._request_line(ctx, action.http[0], path, action.http_status, start)
             local = action.task_state == S.DELETING and self._delete_locally(taken)
             if local:
                 shelve_image = self._local_delete(ctx, taken)
@@ -239,14 +214,10 @@ class API:
         """Disable (the scheduler skips it) or enable a host; --down marks it down so its
         instances can be evacuated, as `openstack compute service set --down` does."""
         self._check_writable("host enable" if enabled else "host disable")
-        start = time.monotonic()
         self.config.host(name)
-        ctx = new_request_id()
         self.store.set_service(name, disabled=int(not enabled),
                                disabled_reason=None if enabled else (reason or "disabled by operator"),
                                forced_down=int(forced_down))
-        self.wsgi.info(f'{_client_ip()} "PUT /v2.1/os-services/{name} HTTP/1.1" status: 200 len: 0 '
-                       f"time: {time.monotonic() - start:.7f}", ctx=ctx)
         self.notify(("host", name))
         return host_views(self.config, self.store, only=name)[0]
 
@@ -283,18 +254,16 @@ class API:
         self.store.finish_action(ctx)
         return shelve_image
 
-    def _api_only(self, ctx: str, action: Action, inst: dict, path: str, start: float) -> Request:
+    def _api_only(self, ctx: str, action: Action, inst: dict) -> Request:
         """lock / unlock: a database change with an api_ event, no cast."""
         uuid = inst["uuid"]
         if not self.store.set_locked(uuid, action.name == "lock"):
             # already so: Nova answers 202 and changes nothing
-            self._request_line(ctx, "POST", path, action.http_status, start)
             return Request(ctx, uuid, action.name, done=True)
         self.store.start_action(uuid, action.instance_action, ctx)
         event = self.store.start_event(ctx, action.event, None)
         self.store.finish_event(event, "Success")
         self.store.finish_action(ctx)
-        self._request_line(ctx, "POST", path, action.http_status, start)
         self.notify(InstanceChanged(self.store.get_instance(uuid)))
         self.notify(ActionFinished(ctx, uuid, action.name, True))
         return Request(ctx, uuid, action.name, done=True)

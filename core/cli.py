@@ -1,38 +1,28 @@
 """The headless CLI, shaped like `openstack server ...`, its output formatted by cliff's
-formatters (as the `openstack` CLI's is). Without arguments it starts the console. Errors
-are one line on stderr and a non-zero exit; nothing here imports Textual."""
+formatters (as the `openstack` CLI's is). Without arguments it starts the console; `serve`
+runs the state dir's service. Errors are one line on stderr and a non-zero exit; nothing here
+imports Textual.
+
+Which client a command uses: the service at --url / $NOVATUI_URL; else the state dir's
+service when one runs; else an engine in this process (a console with no service to attach
+to runs one inside itself and serves other clients while it runs)."""
 from __future__ import annotations
 
 import os
-import re
+import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
-from . import states as S
-from .actions import ACTIONS
-from .cli_output import (AddressesColumn, EventsColumn, FaultColumn, ListColumn, OutputError,
-                         emit_list, emit_one)
+from .cli_commands import EXIT_FAILED, EXIT_REFUSED, run_command
+from .cli_output import OutputError
 from .cli_parser import CLIError, build_parser
 from .config import default_state_dir, load_config
 from .errors import NovaError
+from .service import find_service
 from .statedir import STORE_FILE, prepare_state_dir
 from .store import describe_db_error
-from .views import timestamp as _ts
-
-EXIT_FAILED = 1   # the operation ran and failed (see the fault)
-EXIT_REFUSED = 2  # bad input, or the request was refused; nothing changed
-
-SERVER_COLUMNS = ["ID", "Name", "Status", "Networks", "Image", "Flavor"]
-SERVER_LONG_COLUMNS = ["ID", "Name", "Status", "Task State", "Power State", "Networks", "Image",
-                       "Flavor", "Availability Zone", "Host"]
-EVENT_COLUMNS = ["Request ID", "Server ID", "Action", "Start Time"]
-EVENT_LONG_COLUMNS = [*EVENT_COLUMNS, "Message", "Finish Time", "Events"]
-IMAGE_COLUMNS = ["ID", "Name", "Status"]
-IMAGE_LONG_COLUMNS = ["ID", "Name", "Disk Format", "Size", "Checksum", "Type", "Status"]
-FLAVOR_COLUMNS = ["ID", "Name", "RAM", "Disk", "VCPUs"]
-HOST_COLUMNS = ["name", "state", "enabled", "availability_zone", "vcpus_used", "vcpus",
-                "memory_mb_used", "memory_mb", "disk_gb_used", "disk_gb", "instances"]
 
 
 def resolve_config(arg: str | None) -> Path:
@@ -46,208 +36,104 @@ def resolve_config(arg: str | None) -> Path:
     raise CLIError("novatui: no inventory: pass --config FILE or create ./hosts.toml")
 
 
-# -- views, with the openstack CLI's names ---------------------------------------------
-def _addresses(inst: dict, network: str) -> AddressesColumn:
-    return AddressesColumn({network: [inst["ip"]]} if inst.get("ip") else {})
+
+def _state_dir_arg(args) -> Path:
+    return Path(os.path.abspath(Path(args.state_dir or default_state_dir()).expanduser()))
 
 
-def server_row(inst: dict, network: str) -> dict:
-    return {"ID": inst["uuid"], "Name": inst["name"],
-            "Status": S.api_status(inst["vm_state"], inst["task_state"]),
-            "Task State": inst["task_state"], "Power State": S.power_name(inst["power_state"]),
-            "Networks": _addresses(inst, network), "Image": inst["image"],
-            "Flavor": inst["flavor"], "Availability Zone": inst["availability_zone"],
-            "Host": inst["host"]}
+def _print_waiting(rows: list[dict]) -> None:
+    from .engine import waiting_line
+    print(waiting_line(rows), file=sys.stderr)
 
 
-def server_view(inst: dict, fault: dict | None, network: str) -> dict:
-    """`openstack server show`'s fields (sorted, as it sorts them). The fault's traceback
-    is in -f json/yaml only; the table shows its message."""
-    view = {
-        "OS-EXT-AZ:availability_zone": inst["availability_zone"],
-        "OS-EXT-SRV-ATTR:host": inst["host"],
-        "OS-EXT-STS:power_state": S.power_name(inst["power_state"]),
-        "OS-EXT-STS:task_state": inst["task_state"],
-        "OS-EXT-STS:vm_state": inst["vm_state"],
-        "OS-SRV-USG:launched_at": _ts(inst["launched_at"]),
-        "addresses": _addresses(inst, network), "created": _ts(inst["created_at"]),
-        "fault": FaultColumn(None if fault is None else {
-            "code": fault["code"], "created": _ts(fault["created_at"]),
-            "message": fault["message"], "details": fault["details"],
-            "host": fault["host"], "request_id": fault["request_id"]}),
-        "flavor": inst["flavor"], "id": inst["uuid"], "image": inst["image"],
-        "locked": bool(inst["locked"]), "name": inst["name"],
-        "status": S.api_status(inst["vm_state"], inst["task_state"]),
-        "updated": _ts(inst["updated_at"]),
-    }
-    return dict(sorted(view.items()))
+def attach(url: str, read_only: bool):
+    """An HTTP client of the service at `url` (http://HOST:PORT or unix:/path)."""
+    from .http_client import HttpClient
+    token = os.environ.get("NOVATUI_TOKEN") or None
+    if url.startswith("unix:"):
+        return HttpClient(url, socket_path=url.removeprefix("unix:").removeprefix("//"),
+                          token=token, read_only=read_only)
+    return HttpClient(url.rstrip("/"), token=token, read_only=read_only)
 
 
-def image_view(i: dict) -> dict:
-    return {"checksum": i["checksum"], "created_at": _ts(i["created_at"]),
-            "disk_format": i["disk_format"], "id": i["id"], "instance_uuid": i["instance_uuid"],
-            "name": i["name"], "size": i["size"], "status": i["status"], "type": i["type"]}
+def open_client(args):
+    """(client, embedded service or None) for this invocation."""
+    url = args.url or os.environ.get("NOVATUI_URL")
+    if url:
+        return attach(url, args.read_only), None
+    running = find_service(_state_dir_arg(args))
+    if running is not None:
+        return attach(f"unix:{running['socket']}", args.read_only), None
+    config = load_config(resolve_config(args.config))
+    # A mistyped --state-dir must not start an empty cloud: only the default one, or an
+    # explicit --init, creates a state dir.
+    state_dir = prepare_state_dir(args.state_dir or default_state_dir(), args.read_only,
+                                  create=args.init or args.state_dir is None)
+    from .client import LocalClient
+    from .engine import Engine
+    if args.noun is not None:
+        return LocalClient(Engine(config, state_dir, read_only=args.read_only,
+                                  own="free").start()), None
+    if args.read_only:  # drives nothing: watches the store the others write
+        engine = Engine(config, state_dir, read_only=True, own="none").start(ready_timeout=0)
+        return LocalClient(engine, poll=True), None
+    from .service import Service
+    engine = Engine(config, state_dir).start(ready_timeout=0)  # hosts come up meanwhile
+    try:
+        service = Service(engine).start()
+    except BaseException:
+        engine.stop(settle=False)
+        raise
+    return attach(service.socket_url, False), service
 
 
-def image_row(i: dict) -> dict:
-    return {"ID": i["id"], "Name": i["name"], "Disk Format": i["disk_format"], "Size": i["size"],
-            "Checksum": i["checksum"], "Type": i["type"], "Status": i["status"]}
-
-
-def flavor_view(f) -> dict:
-    return {"disk": f.disk_gb, "id": f.name, "name": f.name, "ram": f.ram_mb, "vcpus": f.vcpus}
-
-
-def event_row(a: dict, uuid: str) -> dict:
-    return {"Request ID": a["request_id"], "Server ID": uuid, "Action": a["action"],
-            "Start Time": _ts(a["start_time"]), "Message": a["message"],
-            "Finish Time": _ts(a["finish_time"]),
-            "Events": EventsColumn([{**e, "start_time": _ts(e["start_time"]),
-                                     "finish_time": _ts(e["finish_time"])} for e in a["events"]])}
-
-
-def host_view(h: dict) -> dict:
-    return {k: v for k, v in h.items() if k != "heartbeat"}
-
-
-def filter_servers(instances: list[dict], args) -> list[dict]:
-    if args.status:
-        instances = [i for i in instances if S.api_status(i["vm_state"], i["task_state"]).upper()
-                     == args.status.upper()]
-    if args.name:
-        try:
-            name = re.compile(args.name)
-        except re.error as e:
-            raise CLIError(f"novatui server list: --name {args.name!r} is not a regular "
-                           f"expression: {e}") from None
-        instances = [i for i in instances if name.search(i["name"])]
-    return instances
-
-
-# -- commands --------------------------------------------------------------------------
-def _wait_and_report(engine, req, args, verb: str) -> int:
-    if args.no_wait or req.done:
-        return 0
-    action = engine.wait(req, args.wait_timeout)
-    if action["message"] == "Error":
-        fault = engine.fault(req.instance_uuid)
-        reason = fault["message"] if fault else "see `server event list`"
-        print(f"novatui: {verb} of {req.instance_uuid} failed: {reason}", file=sys.stderr)
-        return EXIT_FAILED
+def serve(args) -> int:
+    """`novatui serve`: the state dir's service, in the foreground, until SIGTERM/SIGINT."""
+    from .engine import Engine
+    from .osapi.auth import ensure_tokens, is_loopback
+    from .service import Service, parse_listen
+    listen = parse_listen(args.listen) if args.listen else None
+    if listen is not None and not is_loopback(listen[0]) and not args.token:
+        raise CLIError(f"novatui serve: refusing to listen on {args.listen} without a token: "
+                       "only loopback and the Unix socket go without one; add --token")
+    config = load_config(resolve_config(args.config))
+    state_dir = prepare_state_dir(args.state_dir or default_state_dir(), False,
+                                  create=args.init or args.state_dir is None)
+    tokens = ensure_tokens(state_dir) if args.token else {}
+    engine = Engine(config, state_dir).start(ready_timeout=0)
+    try:
+        service = Service(engine, listen, tcp_needs_token=args.token, tokens=tokens).start()
+    except BaseException:
+        engine.stop(settle=False)
+        raise
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    where = ", ".join(filter(None, [service.socket_url, service.url]))
+    print(f"novatui: serving {state_dir} on {where} (pid {os.getpid()})", file=sys.stderr)
+    if tokens:
+        print(f"novatui: X-Auth-Token required over TCP: {state_dir}/api-token (admin), "
+              f"{state_dir}/api-token-read-only (read-only)", file=sys.stderr)
+    while not stop.wait(1.0):
+        pass
+    print("novatui: stopping", file=sys.stderr)
+    service.stop(on_wait=_print_waiting)
     return 0
 
 
-def server_action(args) -> tuple[str, list[str], dict]:
-    """The action of the table a `server VERB` means, the servers it names, its arguments."""
-    verb, refs = args.verb, list(args.servers)
-    sub = refs[0] if len(refs) > 1 else None
-    if verb == "reboot":
-        return ("reboot_hard" if args.hard else "reboot"), refs, {}
-    if verb == "delete":
-        return ("force_delete" if args.force else "delete"), refs, {}
-    if verb == "shelve" and sub == "offload":
-        return "shelve_offload", refs[1:], {}
-    if verb == "resize" and sub in ("confirm", "revert"):
-        return f"{sub}_resize", refs[1:], {}
-    if verb == "resize":
-        if not args.flavor:
-            raise CLIError("novatui server resize: --flavor is required (or: resize confirm|revert SERVER)")
-        return "resize", refs, {"flavor": args.flavor}
-    if verb == "migrate":
-        return ("live_migrate" if args.live else "migrate"), refs, {"host": args.host}
-    if verb == "evacuate":
-        return "evacuate", refs, {"host": args.host}
-    if verb in ("rebuild", "rescue"):
-        return verb, refs, {"image": args.image}
-    return verb, refs, {}
-
-
-
-def server_command(args, engine) -> int:
-    verb, network = args.verb, engine.config.network_name
-    if verb == "list":
-        rows = [server_row(i, network) for i in filter_servers(engine.instances(args.host), args)]
-        emit_list(args, rows, SERVER_LONG_COLUMNS if args.long else SERVER_COLUMNS,
-                  SERVER_LONG_COLUMNS)
-        return 0
-    if verb == "show":
-        inst = engine.instance(args.server)
-        emit_one(args, server_view(inst, engine.fault(inst["uuid"]), network))
-        return 0
-    if verb == "create":
-        req = engine.create(args.name, args.flavor, args.image, args.availability_zone)
-        rc = _wait_and_report(engine, req, args, "create")
-        inst = engine.store.get_instance(req.instance_uuid)
-        emit_one(args, server_view(inst, engine.fault(inst["uuid"]), network))
+def run(args) -> int:
+    if args.noun == "serve":
+        return serve(args)
+    client, embedded = open_client(args)
+    if args.noun is None:
+        from tui.app import run_console  # the console alone pulls in Textual
+        return run_console(client, embedded)
+    try:
+        rc = run_command(args, client)
+        sys.stdout.flush()
         return rc
-    if verb == "event":
-        uuid = engine.instance(args.server)["uuid"]
-        emit_list(args, [event_row(a, uuid) for a in engine.actions(args.server)],
-                  EVENT_LONG_COLUMNS if args.long else EVENT_COLUMNS, EVENT_LONG_COLUMNS)
-        return 0
-    if verb == "image":
-        if args.image_verb is None:
-            raise CLIError("novatui server image: a command is needed (create)")
-        req = engine.request("snapshot", args.servers[0], name=args.name)
-        rc = _wait_and_report(engine, req, args, "snapshot")
-        images = [i for i in engine.images.list() if i["name"] == args.name]
-        if images:
-            emit_one(args, image_view(images[-1]))
-        return rc
-    action, refs, params = server_action(args)
-    rc = 0
-    # Every name is resolved before anything is asked, and an instance the state table
-    # refuses goes first: a bad reference or state leaves every instance as it was.
-    targets = list({i["uuid"]: i for i in map(engine.instance, refs)}.values())
-    targets.sort(key=lambda i: ACTIONS[action].refusal(i) is None)
-    requests = [engine.request(action, i["uuid"], **params) for i in targets]
-    for req in requests:
-        rc = max(rc, _wait_and_report(engine, req, args, verb))
-    return rc
-
-
-def run_command(args, engine) -> int:
-    noun, verb = args.noun, args.verb
-    if noun == "server":
-        return server_command(args, engine)
-    if noun == "host":
-        if verb == "list":
-            emit_list(args, [host_view(h) for h in engine.hosts()], HOST_COLUMNS)
-        elif verb == "show":
-            engine.config.host(args.host)
-            view = host_view(next(h for h in engine.hosts() if h["name"] == args.host))
-            emit_one(args, {**view, "vcpus_free": view["vcpus"] - view["vcpus_used"],
-                            "memory_mb_free": view["memory_mb"] - view["memory_mb_used"],
-                            "disk_gb_free": view["disk_gb"] - view["disk_gb_used"],
-                            "servers": ListColumn([i["name"] for i in engine.instances(args.host)])})
-        else:
-            engine.submit(engine.api.set_host, args.host, verb == "enable",
-                          getattr(args, "reason", None), getattr(args, "down", False)).result()
-        return 0
-    if noun == "flavor":
-        if verb == "show":
-            emit_one(args, flavor_view(engine.config.flavor(args.flavor)))
-        else:
-            rows = [{"ID": f.name, "Name": f.name, "RAM": f.ram_mb, "Disk": f.disk_gb, "VCPUs": f.vcpus}
-                    for f in engine.config.flavors.values()]
-            emit_list(args, rows, FLAVOR_COLUMNS)
-        return 0
-    if noun == "image":
-        if verb == "list":
-            emit_list(args, [image_row(i) for i in engine.images.list()],
-                      IMAGE_LONG_COLUMNS if args.long else IMAGE_COLUMNS, IMAGE_LONG_COLUMNS)
-        elif verb == "show":
-            emit_one(args, image_view(engine.images.get(args.image)))
-        elif verb == "create":
-            emit_one(args, image_view(engine.submit(engine.api.create_image, args.name,
-                                                    args.file).result()))
-        elif verb == "delete":
-            images = list({i["id"]: i for i in map(engine.images.get, args.images)}.values())
-            images.sort(key=lambda i: not engine.images.users(i["id"]))  # refused ones first
-            for image in images:
-                engine.submit(engine.api.delete_image, image["id"]).result()
-        return 0
-    raise CLIError(f"novatui {noun}: a command is needed (see novatui {noun} --help)")
+    finally:  # the steps this process carries reach a resting state first
+        client.close(on_wait=_print_waiting)
 
 
 def _quiet_stdout() -> None:
@@ -263,32 +149,14 @@ def _quiet_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    state_dir = None
+    args = None
     try:
         args = build_parser().parse_args(argv)
-        if args.noun is not None and (getattr(args, "verb", None) is None
-                                      or (args.verb == "event" and args.event_verb is None)):
+        if args.noun not in (None, "serve") and (
+                getattr(args, "verb", None) is None
+                or (args.verb == "event" and args.event_verb is None)):
             raise CLIError(f"novatui {args.noun}: a command is needed (see novatui {args.noun} --help)")
-        config = load_config(resolve_config(args.config))
-        # A mistyped --state-dir must not start an empty cloud: only the default one, or an
-        # explicit --init, creates a state dir.
-        state_dir = prepare_state_dir(args.state_dir or default_state_dir(), args.read_only,
-                                      create=args.init or args.state_dir is None)
-        if args.noun is None:
-            from tui.app import run_console  # the console alone pulls in Textual
-            return run_console(config, state_dir, read_only=args.read_only)
-        from .engine import Engine, waiting_line
-        engine = Engine(config, state_dir, read_only=args.read_only, own="free")
-        engine.start()
-        try:
-            rc = run_command(args, engine)
-            sys.stdout.flush()
-            return rc
-        except BrokenPipeError:
-            _quiet_stdout()
-            return 0
-        finally:  # the steps this process carries reach a resting state first
-            engine.stop(on_wait=lambda rows: print(waiting_line(rows), file=sys.stderr))
+        return run(args)
     except BrokenPipeError:
         _quiet_stdout()
         return 0
@@ -302,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"novatui: {e}", file=sys.stderr)
         return EXIT_FAILED
     except sqlite3.DatabaseError as e:
-        print(f"novatui: {describe_db_error(state_dir / STORE_FILE, e)}", file=sys.stderr)
+        print(f"novatui: {describe_db_error(_state_dir_arg(args) / STORE_FILE, e)}",
+              file=sys.stderr)
         return EXIT_FAILED
     except OSError as e:  # the disk is full, a file is read-only or not ours...
         where = f"{e.filename}: " if e.filename else ""

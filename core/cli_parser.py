@@ -124,8 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "or $XDG_STATE_HOME/novatui, created when missing)")
     p.add_argument("--init", action="store_true", help="create --state-dir if it does not exist")
     p.add_argument("--read-only", action="store_true", help="watch, but refuse every change")
+    p.add_argument("--url", help="attach to the novatui service at this URL (http://HOST:PORT "
+                   "or unix:/path/api.sock; default: $NOVATUI_URL, else the state dir's service "
+                   "when one runs); its token, if it needs one, from $NOVATUI_TOKEN")
     sub = p.add_subparsers(dest="noun", parser_class=_Parser)
     _servers(sub)
+    sp = sub.add_parser("serve", help="run the service of the state dir in the foreground: "
+                        "the Compute API on <state>/api.sock and, with --listen, on TCP")
+    sp.add_argument("--listen", metavar="HOST:PORT",
+                    help="also serve HTTP on this address (the Compute API's port is 8774)")
+    sp.add_argument("--token", action="store_true",
+                    help="require X-Auth-Token over TCP; needed to listen on a non-loopback "
+                    "address. The tokens are made once into <state>/api-token (admin) and "
+                    "<state>/api-token-read-only (0600)")
 
     host = sub.add_parser("host", help="compute hosts").add_subparsers(dest="verb", parser_class=_Parser)
     _lister(host, "list", "list compute hosts")

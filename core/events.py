@@ -28,3 +28,21 @@ class ActionFinished:
     action: str
     ok: bool
     message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every instance and host as they are now: sent when a client (re)connects."""
+    instances: list
+    hosts: list
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLost:
+    """An attached client lost its service; it reconnects by itself."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBack:
+    url: str

@@ -34,7 +34,7 @@ def test_launch_schedules_by_free_ram_and_spawns(engine, state_dir):
     assert "Took " in cpu and "seconds to build instance." in cpu
     assert "Filter AvailabilityZoneFilter returned 2 host(s)" in sch
     assert "Selected host: WeighedHost [host: (cmp2, cmp2)" in sch
-    assert '"POST /v2.1/servers HTTP/1.1" status: 202' in api
+    assert "Action: 'create', calling method: create" in api  # the access line is HTTP's
     actions = engine.actions("web1")
     assert [(a["action"], a["message"]) for a in actions] == [("create", None)]
     assert [e["event"] for e in actions[0]["events"]] == [
@@ -93,7 +93,6 @@ def test_actions_the_table_forbids_change_nothing(engine, state_dir, state):
         after = engine.store.get_instance(inst["uuid"])
         assert (after["vm_state"], after["task_state"], after["locked"]) == (state, None, False)
     assert len(engine.actions(inst["uuid"])) == actions_before
-    assert "status: 409" in log_text(state_dir, "n-api")
 
 
 def test_a_locked_instance_refuses_lock_checked_actions_until_unlocked(engine):

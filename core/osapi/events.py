@@ -1,0 +1,176 @@
+"""The event stream an attached console reads (GET /novatui/events, Server-Sent Events):
+a snapshot of every instance and host, then batches of what changed and every log line
+of every request, whichever client made it. A host whose heartbeat ages out changes without
+an engine event: the hub looks at the hosts once a second and sends what differs."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+
+from aiohttp import web
+
+from ..events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
+from ..logs import LogLine
+from .common import ENGINE, off_loop
+
+KEEPALIVE_SECONDS = 15.0
+HOST_LOOK_SECONDS = 1.0
+MAX_QUEUED_BATCHES = 5000   # a client that reads slower than this is dropped; it reconnects
+
+
+def log_fields(line: LogLine) -> dict:
+    return {f: getattr(line, f) for f in LogLine.__slots__}
+
+
+def event_dict(event: object) -> dict | None:
+    if isinstance(event, InstanceChanged):
+        return {"type": "instance", "instance": event.instance}
+    if isinstance(event, HostChanged):
+        return {"type": "host", "host": event.host}
+    if isinstance(event, LogEmitted):
+        return {"type": "log", "line": log_fields(event.line)}
+    if isinstance(event, ActionFinished):
+        return {"type": "finished", "request_id": event.request_id,
+                "instance_uuid": event.instance_uuid, "action": event.action, "ok": event.ok,
+                "message": event.message}
+    return None
+
+
+def sse(event: str, data: object) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class EventHub:
+    """Engine events (from engine threads) to every stream, in batches: whatever arrived
+    while the loop was busy goes out as one message."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._host_watch: asyncio.Task | None = None
+        self.streams: set[asyncio.Queue] = set()
+        self._pending: deque = deque()
+        self._scheduled = False
+        self._hosts: dict[str, dict] = {}
+        self.finished: asyncio.Event | None = None  # set and replaced as actions finish
+        self.closed = False
+
+    def start(self) -> None:
+        """On the service's loop, when the app starts."""
+        self.loop = asyncio.get_running_loop()
+        self.finished = asyncio.Event()
+        self.engine.subscribe(self._on_event)
+        self._host_watch = asyncio.create_task(self.watch_hosts())
+
+    # engine threads
+    def _on_event(self, event: object) -> None:
+        item = event_dict(event)
+        if item is None:
+            return
+        if item["type"] == "host":
+            self._hosts[item["host"]["name"]] = item["host"]
+        self._pending.append(item)
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon_threadsafe(self._flush)
+
+    # the loop
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        if any(i["type"] == "finished" for i in batch):
+            self.finished.set()
+            self.finished = asyncio.Event()
+        if batch:
+            self.publish(batch)
+
+    def publish(self, batch: list[dict]) -> None:
+        for queue in list(self.streams):
+            if queue.qsize() >= MAX_QUEUED_BATCHES:
+                self.streams.discard(queue)
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(batch)
+
+    async def watch_hosts(self) -> None:
+        """Heartbeats age without events: send a host whose view changed."""
+        while not self.closed:
+            await asyncio.sleep(HOST_LOOK_SECONDS)
+            if not self.streams:
+                continue
+            views = await off_loop(self.engine.hosts)
+            changed = [v for v in views if self._hosts.get(v["name"], {}) | {"heartbeat": None}
+                       != v | {"heartbeat": None}]
+            for v in views:
+                self._hosts[v["name"]] = v
+            if changed:
+                self.publish([{"type": "host", "host": v} for v in changed])
+
+    def join(self) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        self.streams.add(queue)
+        return queue
+
+    def leave(self, queue: asyncio.Queue) -> None:
+        self.streams.discard(queue)
+
+    def close(self) -> None:
+        self.closed = True
+        self.engine.unsubscribe(self._on_event)
+        if self._host_watch is not None:
+            self._host_watch.cancel()
+        for queue in list(self.streams):
+            queue.put_nowait(None)
+        self.streams.clear()
+
+
+HUB: web.AppKey[EventHub] = web.AppKey("hub", EventHub)
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    hub, engine = request.app[HUB], request.app[ENGINE]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    queue = hub.join()
+    try:
+        snapshot = await off_loop(lambda: {"instances": engine.instances(),
+                                           "hosts": engine.hosts()})
+        await response.write(sse("snapshot", snapshot))
+        while True:
+            try:
+                batch = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except asyncio.TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if batch is None:  # the service stops, or this client fell too far behind
+                break
+            while not queue.empty():
+                more = queue.get_nowait()
+                if more is None:
+                    break
+                batch = batch + more
+            await response.write(sse("batch", batch))
+    except (ConnectionResetError, ConnectionError):
+        pass
+    finally:
+        hub.leave(queue)
+    return response
+
+
+async def _start_hub(app: web.Application) -> None:
+    app[HUB].start()
+
+
+async def _stop_hub(app: web.Application) -> None:
+    app[HUB].close()
+
+
+def setup(app: web.Application) -> None:
+    app[HUB] = EventHub(app[ENGINE])
+    app.router.add_get("/novatui/events", stream)
+    app.on_startup.append(_start_hub)
+    app.on_shutdown.append(_stop_hub)
