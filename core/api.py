@@ -120,6 +120,9 @@ class API:
                             f"{json.dumps(action.request_body(params))}", ctx=ctx,
                             logger="nova.api.openstack.wsgi")
             params = self._after_take(action, taken, params)
+            if params.pop("target_state", None) is not None:
+                taken = self.store.update_instance(
+                    uuid, sys_meta={**taken["sys_meta"], "evacuate_target_state": S.STOPPED})
             if taken_migration:  # the step is tied to the migration the API took
                 params["migration_id"] = taken_migration
             local = action.task_state == S.DELETING and self._delete_locally(taken)
@@ -167,6 +170,7 @@ class API:
             if params["host"] == inst["host"] and name != "resize":
                 raise InvalidInput(f"The target host can't be the same one: {params['host']}")
         if name == "evacuate":
+            self._check_target_state(params)
             view = host_views(self.config, self.store, only=inst["host"]) if inst["host"] else []
             if view and view[0]["state"] == "up":
                 raise InvalidInput(f"Compute service of {inst['host']} is still in use.")
@@ -180,6 +184,15 @@ class API:
             if not view or view[0]["state"] != "up":  # Nova's check_instance_host(check_is_up)
                 raise Conflict("Service is unavailable at this time.")
         return params
+
+    @staticmethod
+    def _check_target_state(params: dict) -> None:
+        """From microversion 2.95 an evacuated instance arrives stopped (Nova's
+        target_state); an ERROR one still comes back ACTIVE (compute decides)."""
+        target = params.get("target_state")
+        if target not in (None, S.STOPPED):
+            raise InvalidInput(f"Invalid target state {target!r} for evacuate: only "
+                               f"{S.STOPPED!r} is supported")
 
     def _check_image(self, name: str, inst: dict, params: dict) -> None:
         """The image the action will build from must exist (400, nothing changed)."""

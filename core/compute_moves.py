@@ -323,7 +323,12 @@ class MoveOps:
         """Destination: rebuild the instance here from its image; the source is down."""
         mig = self._migration(job, "pre-migrating")
         image = self.store.get_image(job.inst["image_id"])
-        was_stopped = job.inst["vm_state"] == S.STOPPED
+        # Nova's _do_rebuild_instance: a target_state (microversion 2.95) wins, unless the
+        # instance was in ERROR, which comes back ACTIVE as before.
+        meta = {k: v for k, v in job.inst["sys_meta"].items() if k != "evacuate_target_state"}
+        target = job.inst["sys_meta"].get("evacuate_target_state")
+        was_stopped = job.inst["vm_state"] == S.STOPPED or (
+            target == S.STOPPED and job.inst["vm_state"] != S.ERROR)
         self.log.info("Evacuating instance", ctx=job.ctx, instance=job.uuid)
         try:
             if job.task_state != S.REBUILD_BLOCK_DEVICE_MAPPING:
@@ -345,4 +350,4 @@ class MoveOps:
                           uuid=job.uuid)
         job.on_commit(done)
         return {"host": self.host.name, "vm_state": S.STOPPED if was_stopped else S.ACTIVE,
-                "progress": None}
+                "progress": None, "sys_meta": meta}

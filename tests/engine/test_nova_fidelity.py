@@ -183,3 +183,19 @@ def test_the_context_carries_novas_six_field_user_identity(engine, state_dir):
     assert parse_line("n-cpu", line).request_id.startswith("req-")
     old = line.replace(" - - default default]", "]")  # files written before keep parsing
     assert parse_line("n-cpu", old).request_id == parse_line("n-cpu", line).request_id
+
+
+def test_evacuate_with_target_state_stopped_leaves_the_instance_stopped_unless_in_error(engine):
+    """Microversion 2.95 (the HTTP API passes target_state): ACTIVE arrives STOPPED, an
+    ERROR instance still comes back ACTIVE, as in Nova's _do_rebuild_instance."""
+    running, broken = launch(engine, "ev95"), launch(engine, "ev95err")
+    engine.store.update_instance(broken["uuid"], vm_state=S.ERROR)
+    for inst in (running, broken):
+        engine.submit(engine.api.set_host, inst["host"], False, "dead", True).result()
+    stopped = act(engine, "evacuate", "ev95", target_state=S.STOPPED)
+    assert (stopped["vm_state"], stopped["task_state"]) == (S.STOPPED, None)
+    assert "evacuate_target_state" not in stopped["sys_meta"]
+    revived = act(engine, "evacuate", "ev95err", target_state=S.STOPPED)
+    assert revived["vm_state"] == S.ACTIVE
+    with pytest.raises(InvalidInput, match="Invalid target state 'paused'"):
+        engine.request("evacuate", "ev95", target_state="paused")
