@@ -37,20 +37,26 @@ class Action:
     api_action: str = ""            # the key of Nova's action request body ("os-stop")
     needs_host_up: bool = False     # refused while the instance's compute service is down
 
+    @property
+    def nova_name(self) -> str:
+        """The name Nova's API gives the action in a 409 ("Cannot 'createImage' instance"):
+        its request body's key, with os-start/os-stop read as start/stop."""
+        return {"os-start": "start", "os-stop": "stop"}.get(self.api_action, self.api_action)
+
     def refusal(self, inst: dict) -> Exception | None:
         """Why the API would refuse this action for `inst` (None when it is allowed)."""
-        uuid = inst["uuid"]
+        uuid, name = inst["uuid"], self.nova_name
         if self.lock_checked and inst.get("locked"):
             return InstanceIsLocked(f"Instance {uuid} is locked")
         if self.vm_states is not None and inst["vm_state"] not in self.vm_states:
             return InstanceInvalidState(
-                f"Cannot '{self.name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
+                f"Cannot '{name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
         if self.task_states is not None and inst.get("task_state") not in self.task_states:
             return InstanceInvalidState(
-                f"Cannot '{self.name}' instance {uuid} while it is in task_state {inst['task_state']}")
+                f"Cannot '{name}' instance {uuid} while it is in task_state {inst['task_state']}")
         if self.must_have_launched and self.vm_states is not None and not inst.get("launched_at"):
             return InstanceInvalidState(
-                f"Cannot '{self.name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
+                f"Cannot '{name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
         return None
 
     def allowed(self, inst: dict) -> bool:

@@ -109,7 +109,7 @@ class API:
             if taken is None:  # another request changed the instance since we read it
                 current = self.store.get_instance(uuid)
                 refusal = action.refusal(current) or InstanceInvalidState(
-                    f"Cannot '{name}' instance {uuid} while it is in task_state {current['task_state']}")
+                    f"Cannot '{action.nova_name}' instance {uuid} while it is in task_state {current['task_state']}")
                 raise refusal
             taken_migration = action.takes_migration and self.store.take_migration(
                 uuid, action.takes_migration)
@@ -229,7 +229,7 @@ class API:
         self._check_writable("host enable" if enabled else "host disable")
         self.config.host(name)
         self.store.set_service(name, disabled=int(not enabled),
-                               disabled_reason=None if enabled else (reason or "disabled by operator"),
+                               disabled_reason=None if enabled else reason,
                                forced_down=int(forced_down))
         self.notify(("host", name))
         return host_views(self.config, self.store, only=name)[0]

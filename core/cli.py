@@ -91,7 +91,7 @@ def serve(args) -> int:
     """`novatui serve`: the state dir's service, in the foreground, until SIGTERM/SIGINT."""
     from .engine import Engine
     from .osapi.auth import ensure_tokens, is_loopback
-    from .service import Service, parse_listen
+    from .service import Service, check_no_service, parse_listen
     listen = parse_listen(args.listen) if args.listen else None
     if listen is not None and not is_loopback(listen[0]) and not args.token:
         raise CLIError(f"novatui serve: refusing to listen on {args.listen} without a token: "
@@ -99,9 +99,10 @@ def serve(args) -> int:
     config = load_config(resolve_config(args.config))
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(), False,
                                   create=args.init or args.state_dir is None)
-    tokens = ensure_tokens(state_dir) if args.token else {}
+    check_no_service(state_dir)
     engine = Engine(config, state_dir).start(ready_timeout=0)
     try:
+        tokens = ensure_tokens(state_dir) if args.token else {}  # in a state dir, not before
         service = Service(engine, listen, tcp_needs_token=args.token, tokens=tokens).start()
     except BaseException:
         engine.stop(settle=False)

@@ -72,6 +72,33 @@ class ImageStore:
             "path": str(self.dir / f"{image_id}.{disk_format}"), "status": "queued",
             "created_at": time.time()})
 
+    def new_queued(self, name: str, disk_format: str, properties: dict) -> dict:
+        """A record with no data yet (Glance's POST /v2/images); upload() fills it."""
+        image_id = str(uuidlib.uuid4())
+        return self.store.add_image({
+            "id": image_id, "name": name, "disk_format": disk_format, "size": 0,
+            "checksum": "", "type": "image", "path": str(self.dir / f"{image_id}.{disk_format}"),
+            "properties": properties, "status": "queued", "created_at": time.time()})
+
+    def upload(self, image_id: str, data: Path, checksum: str) -> dict:
+        """A queued image's data (`data`, a file in this store's dir, sha256 `checksum`)
+        takes its place and the image becomes active. The data must be what the record
+        says it is, as Glance's format inspector requires."""
+        image = self.store.get_image(image_id)
+        if image is None or image["status"] != "queued":
+            Path(data).unlink(missing_ok=True)
+            state = image["status"] if image else "deleted"
+            raise Conflict(f"Image status transition from {state} to saving is not allowed")
+        found = disk_format_of(Path(data))
+        if found != image["disk_format"]:
+            Path(data).unlink(missing_ok=True)
+            raise InvalidInput(f"Image content does not match disk_format: the data is "
+                               f"{found}, the image says {image['disk_format']}")
+        os.replace(data, image["path"])
+        self.store.update_image(image_id, size=Path(image["path"]).stat().st_size,
+                                checksum=checksum, status="active")
+        return self.store.get_image(image_id)
+
     def finalize(self, image_id: str, checksum: str) -> None:
         path = Path(self.store.get_image(image_id)["path"])
         self.store.update_image(image_id, size=path.stat().st_size, checksum=checksum,

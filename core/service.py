@@ -61,6 +61,13 @@ def find_service(state_dir: Path) -> dict | None:
     return found if _answers(found["socket"]) else None
 
 
+def check_no_service(state_dir: Path) -> None:
+    other = find_service(state_dir)
+    if other is not None:
+        raise ServiceError(f"a novatui service already runs for {state_dir} "
+                           f"(pid {other.get('pid')}); attach to it instead")
+
+
 class Service:
     """The HTTP server on a thread of its own (its own asyncio loop) beside the engine's
     threads. start() returns once it listens and service.json is written."""
@@ -89,10 +96,7 @@ class Service:
         if len(str(self.socket_path).encode()) > MAX_SOCKET_PATH:
             raise ServiceError(f"state dir {self.state_dir}: its path is too long for the "
                                f"API's Unix socket ({SOCKET_FILE}, at most {MAX_SOCKET_PATH} bytes)")
-        other = find_service(self.state_dir)
-        if other is not None:
-            raise ServiceError(f"a novatui service already runs for {self.state_dir} "
-                               f"(pid {other.get('pid')}); attach to it instead")
+        check_no_service(self.state_dir)
         self._thread = threading.Thread(target=self._run, name="novatui-http", daemon=True)
         self._thread.start()
         self._started.wait()

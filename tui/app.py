@@ -1,5 +1,6 @@
-"""The console app: thin. It owns the engine handle, turns engine events into messages and
-batches, and sends requests without ever waiting on the engine."""
+"""The console app: thin. It talks to core only through a Client (an engine in this process,
+or a novatui service over HTTP), turns the client's events into table changes and log
+batches, and sends requests without ever waiting on them on the UI thread."""
 from __future__ import annotations
 
 import asyncio
@@ -7,27 +8,40 @@ import os
 import signal
 import sys
 import threading
-import time
-from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from textual import work
 from textual.app import App
 from textual.notifications import Notification, Notify
 
-from core.config import Config
-from core.engine import Engine, waiting_line
+from core.client import Client
 from core.errors import NovaError
-from core.events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
-from core.logs import read_tail
+from core.events import ServiceLost, Snapshot
 
 from .commands import ActionCommands
-from .messages import ActionDone, EngineEvents, RequestFailed
+from .feed import Feed
+from .messages import ActionDone, ClientEvents, RequestFailed
 from .screens.main import MainScreen
+from .widgets.split import load_prefs
 
 LOG_FLUSH_SECONDS = 0.1
-HOST_REFRESH_SECONDS = 5.0
-STORE_POLL_SECONDS = 1.0
+CONNECT_WAIT_SECONDS = 10.0   # for the first snapshot of an attached client
+USER_PREFS_DIR = Path("~/.config/novatui")
+
+
+def _describe(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, NovaError) else f"{type(exc).__name__}: {exc}"
+
+
+def prefs_dir(info: dict) -> Path:
+    """Where the console keeps its layout: the state dir when it is here and writable (the
+    service runs on this machine), else the user's own config dir."""
+    state = Path(info.get("state_dir") or "")
+    if info.get("state_dir") and state.is_dir() and os.access(state, os.W_OK):
+        return state
+    return USER_PREFS_DIR.expanduser()
 
 
 class NovaApp(App):
@@ -35,129 +49,163 @@ class NovaApp(App):
     TITLE = "novatui"
     COMMANDS = App.COMMANDS | {ActionCommands}
 
-    def __init__(self, engine: Engine, read_only: bool = False) -> None:
+    def __init__(self, client: Client, embedded=None) -> None:
+        """embedded: the service this process runs (in_flight(), stop()), or None."""
         super().__init__()
-        self.engine = engine
-        self.read_only = read_only
-        self.sub_title = ("READ-ONLY · " if read_only else "") + str(engine.config.path)
-        self._events: deque = deque()
-        self._log_lines: deque = deque()
-        self._rung = False
-        self._history_shown = False
-        self._polled_at = time.time()
+        self.client = client
+        self.embedded = embedded
+        self.read_only = client.read_only
+        self.info: dict = {}
+        self.catalog = {"flavors": [], "images": [], "zones": []}
         self.last_request: dict[str, str] = {}
+        self.feed = Feed()
+        self._rung = False
+        self._connected = threading.Event()
+        self._last_line_at: float | None = None
+        self._lost: str | None = None   # why the service was lost, while it is
+        self._requests = ThreadPoolExecutor(1, thread_name_prefix="novatui-request")  # in order
         # On the way out, let the steps this console started reach a resting state (True)
         # or leave them queued for the next process driving their hosts (False): the quit
         # dialog's answer; True whenever it was not asked (nothing in flight, ctrl+q).
         self.settle_on_exit = True
         self._leaving = False
-        config = engine.config
-        self.catalog = {
-            "flavors": [{"name": f.name, "vcpus": f.vcpus, "ram_mb": f.ram_mb, "disk_gb": f.disk_gb}
-                        for f in config.flavors.values()],
-            "images": [], "zones": sorted({h.availability_zone for h in config.hosts})}
+        self._show_title()
+
+    def _show_title(self) -> None:
+        prefix = "READ-ONLY · " if self.read_only else ""
+        self.sub_title = prefix + (f"lost the service at {self.client.label} — reconnecting…"
+                                   if self._lost else self.client.label)
 
     # -- start -------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.main = MainScreen()
-        self.push_screen(self.main)
-        self._subscribed_at = time.time()
-        self.engine.subscribe(self._on_engine_event)
-        self.load_snapshot()
+        self.push_screen(self.main)  # which calls start_up once it is mounted
         self.set_interval(LOG_FLUSH_SECONDS, self._flush_logs)
-        self.set_interval(HOST_REFRESH_SECONDS, self.refresh_hosts)
-        self.set_interval(STORE_POLL_SECONDS, self.poll_store)
         self.set_interval(5.0, self._check_terminal)
         if not self.is_headless:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
 
     def on_unmount(self) -> None:
-        self.engine.unsubscribe(self._on_engine_event)
+        self.client.unsubscribe(self._on_client_event)
+        self._requests.shutdown(wait=False)
 
-    @work(thread=True, group="store")
-    def load_snapshot(self) -> None:
-        history = read_tail(self.engine.sink.log_dir)
-        self._polled_at = time.time()
-        instances, hosts = self.engine.instances(), self.engine.hosts()
-        self.catalog["images"] = [i for i in self.engine.images.list() if i["status"] == "active"]
-        self.call_from_thread(self.main.apply, instances, hosts)
-        self.call_from_thread(self._show_history, history)
+    @work(thread=True, group="start")
+    def start_up(self) -> None:
+        """What the cloud is (hosts, flavors, zones), then the events, then the history of
+        the log lines: the history is read once the stream is open, so no line falls between."""
+        self._read_info()
+        self.client.subscribe(self._on_client_event)
+        if self.client.attached:
+            self._connected.wait(CONNECT_WAIT_SECONDS)
+        else:  # an engine here: its events start now; the tables start from a read
+            self._on_client_event(Snapshot(self.client.instances(), self.client.hosts()))
+        self._read_history(None)
 
-    def _show_history(self, history: list) -> None:
-        """Lines written before we subscribed come from the files; later ones are queued."""
-        self._flush_logs(history=[ln for ln in history if ln.time < self._subscribed_at])
-        self._history_shown = True
+    @work(thread=True, group="info", exclusive=True)
+    def load_info(self) -> None:
+        self._read_info()
 
-    @work(thread=True, group="poll", exclusive=True)
-    def poll_store(self) -> None:
-        """Changes made by other processes sharing the store (a script's request, another
-        console's hosts) come without events: pick them up here."""
-        changed = self.engine.store.changed_since(self._polled_at)
-        if changed:
-            self._polled_at = max(i["updated_at"] for i in changed)
-            self.call_from_thread(self.main.apply, changed, [])
+    def _read_info(self) -> None:  # on a worker
+        try:
+            info = self.client.info()
+            images = [i for i in self.client.images() if i["status"] == "active"]
+            directory = prefs_dir(info)
+            self.call_from_thread(self._apply_info, info, images, directory, load_prefs(directory))
+        except NovaError as e:
+            self.call_from_thread(self.toast, e.message, "cannot read the cloud", "error")
 
-    @work(thread=True, group="store", exclusive=True)
-    def refresh_hosts(self) -> None:
-        """Heartbeats age without events: a host that stops answering turns down here."""
-        hosts = self.engine.hosts()
-        self.call_from_thread(self.main.apply, [], hosts)
+    def _apply_info(self, info: dict, images: list[dict], directory: Path, prefs: dict) -> None:
+        self.info = info
+        self.catalog.update(flavors=info["flavors"], zones=info["zones"], images=images)
+        if info.get("read_only") and not self.read_only:
+            self.read_only = True
+            self._show_title()
+            self.main.refresh_keys()
+        self.main.use_info(info, directory, prefs)
 
-    # -- engine events (engine threads) ------------------------------------------------
-    def _on_engine_event(self, event: object) -> None:
-        if isinstance(event, LogEmitted):
-            self._log_lines.append(event.line)
-            return
-        self._events.append(event)
-        if not self._rung:
+    @work(thread=True, group="history", exclusive=True)
+    def load_history(self, after: float | None) -> None:
+        self._read_history(after)
+
+    def _read_history(self, after: float | None) -> None:  # on a worker
+        try:
+            history = self.feed.since(self.client.log_history(), after)
+        except NovaError as e:
+            history = []
+            self.call_from_thread(self.toast, e.message, "no log history", "warning")
+        self.call_from_thread(self._flush_logs, history)
+
+    # -- client events (client threads) ------------------------------------------------
+    def _on_client_event(self, event: object) -> None:
+        if isinstance(event, Snapshot):
+            self._connected.set()
+        if self.feed.put(event) and not self._rung:
             self._rung = True
-            self.post_message(EngineEvents())
+            self.post_message(ClientEvents())
 
-    def on_engine_events(self, _: EngineEvents) -> None:
+    def on_client_events(self, _: ClientEvents | None = None) -> None:
         """Drain and coalesce: the last state of each instance and host wins."""
         self._rung = False
-        instances: dict[str, dict] = {}
-        hosts: dict[str, dict] = {}
-        while self._events:
-            event = self._events.popleft()
-            if isinstance(event, InstanceChanged):
-                instances[event.instance["uuid"]] = event.instance
-            elif isinstance(event, HostChanged):
-                hosts[event.host["name"]] = event.host
-            elif isinstance(event, ActionFinished) and not event.ok:
-                self.post_message(ActionDone(event.action, event.instance_uuid, False, event.message))
-        self.main.apply(list(instances.values()), list(hosts.values()))
+        if not self.main.is_attached:  # the console is closing: its tables are gone
+            return
+        changes = self.feed.drain()
+        for event in changes.failed:
+            self.post_message(ActionDone(event.action, event.instance_uuid, False, event.message))
+        self.main.apply(list(changes.instances.values()), list(changes.hosts.values()),
+                        full=changes.full)
+        for event in changes.service:
+            self._service_changed(event)
+
+    def _service_changed(self, event: object) -> None:
+        if isinstance(event, ServiceLost):
+            self._lost = event.reason
+            self.feed.history_shown = False  # live lines wait for what was missed
+            self.toast(f"{event.reason}\nreconnecting…", "lost the service", "error",
+                       timeout=10)
+        else:
+            self._lost = None
+            self.toast(f"reconnected to {self.client.label}", "service back")
+            self.load_history(self._last_line_at)
+            if not self.info:  # it was not there when the console started
+                self.load_info()
+        self._show_title()
 
     def _flush_logs(self, history: list | None = None) -> None:
-        if not self._history_shown and history is None:
-            return
-        batch = list(history or [])
-        while self._log_lines:
-            batch.append(self._log_lines.popleft())
+        if self.feed.events:  # rows first: a line names its instance and host from them
+            self.on_client_events()
+        batch = self.feed.batch(history)
         for line in batch:
             if line.instance and line.request_id:
                 self.last_request[line.instance] = line.request_id
         if batch:
+            self._last_line_at = max(self._last_line_at or 0.0, batch[-1].time)
             self.main.logs.write_batch(batch)
 
     # -- requests (never waited on here) -----------------------------------------------
+    def _submit(self, call: Callable, action: str, target: str) -> None:
+        future = self._requests.submit(call)
+        future.add_done_callback(lambda f: self._sent(f, action, target))
+
     def send(self, action: str, inst: dict, **params) -> None:
-        future = self.engine.submit(self.engine.api.perform, action, inst["uuid"], **params)
-        future.add_done_callback(lambda f: self._sent(f, action, inst["name"]))
+        self._submit(lambda: self.client.request(action, inst["uuid"], **params),
+                     action, inst["name"])
 
     def launch(self, name: str, flavor: str, image: str, availability_zone: str | None) -> None:
-        future = self.engine.submit(self.engine.api.create, name, flavor, image, availability_zone)
-        future.add_done_callback(lambda f: self._sent(f, "create", name))
-
-    def _sent(self, future, action: str, target: str) -> None:  # on the API thread
-        exc = future.exception()
-        if exc is not None:
-            reason = exc.message if isinstance(exc, NovaError) else f"{type(exc).__name__}: {exc}"
-            self.post_message(RequestFailed(action, target, reason))
+        self._submit(lambda: self.client.create(name, flavor, image, availability_zone),
+                     "create", name)
 
     def set_host(self, name: str, enabled: bool, reason: str | None = None) -> None:
-        future = self.engine.submit(self.engine.api.set_host, name, enabled, reason)
-        future.add_done_callback(lambda f: self._sent(f, "enable" if enabled else "disable", name))
+        self._submit(lambda: self.client.set_host(name, enabled, reason),
+                     "enable" if enabled else "disable", name)
+
+    def _sent(self, future, action: str, target: str) -> None:  # on the request thread
+        exc = future.exception()
+        if exc is not None:
+            self.post_message(RequestFailed(action, target, _describe(exc)))
+
+    def in_flight(self) -> list[dict]:
+        """What this process carries (its embedded service's work): blocking, for workers."""
+        return self.embedded.in_flight() if self.embedded is not None else self.client.in_flight()
 
     def on_request_failed(self, msg: RequestFailed) -> None:
         self.toast(msg.reason, f"{msg.action} {msg.target}: refused", "error")
@@ -186,15 +234,15 @@ class NovaApp(App):
 
     def _hung_up(self) -> None:
         """The terminal hung up (an SSH session dropped). Textual cannot restore a terminal
-        that is gone (its writer blocks), so: stop the engine (the operation in flight
-        finishes, and moves in flight reach a resting state first; the hosts are released)
-        and leave."""
-        if self._leaving:  # the terminal check keeps asking while the engine settles
+        that is gone (its writer blocks), so: stop the client and the embedded service (the
+        operation in flight finishes, and moves in flight reach a resting state first; the
+        hosts are released) and leave."""
+        if self._leaving:  # the terminal check keeps asking while the service settles
             return
         self._leaving = True
 
         def leave():
-            self.engine.stop()  # settle=True by default
+            close(self.client, self.embedded, settle=True)
             os._exit(0)
         threading.Thread(target=leave, name="novatui-hangup").start()
 
@@ -203,17 +251,26 @@ class NovaApp(App):
             self._hung_up()
 
 
-def run_console(config: Config, state_dir: Path, read_only: bool = False) -> int:
-    # A read-only console drives no host (it changes nothing, not even by a power sync): it
-    # watches the store that the consoles and scripts driving the hosts write.
-    engine = Engine(config, state_dir, read_only=read_only, own="none" if read_only else "all")
-    engine.start(ready_timeout=0)  # hosts come up in the background; rows follow
-    app = NovaApp(engine, read_only)
+def _print_waiting(rows: list[dict]) -> None:
+    from core.engine import waiting_line
+    print(waiting_line(rows), file=sys.stderr)
+
+
+def close(client: Client, embedded, settle: bool) -> None:
+    """The client first (its stream), then the service this process runs: settle: moves in
+    flight reach a resting state first; otherwise the step each service is in finishes and
+    queued steps wait for the next process on their hosts."""
+    try:
+        client.close(settle=settle, on_wait=_print_waiting)
+    finally:
+        if embedded is not None:
+            embedded.stop(settle=settle, on_wait=_print_waiting)
+
+
+def run_console(client: Client, embedded=None) -> int:
+    app = NovaApp(client, embedded)
     try:
         app.run()
     finally:
-        # settle: moves in flight reach a resting state first; otherwise the step each
-        # service is in finishes and queued steps wait for the next process on their hosts.
-        engine.stop(settle=app.settle_on_exit,
-                    on_wait=lambda rows: print(waiting_line(rows), file=sys.stderr))
+        close(client, embedded, app.settle_on_exit)
     return 0

@@ -1,11 +1,11 @@
-"""Typed messages from the engine's threads up to the console."""
+"""Typed messages from the client's threads up to the console."""
 from __future__ import annotations
 
 from textual.message import Message
 
 
-class EngineEvents(Message):
-    """A doorbell: engine events are queued; the app drains and coalesces them."""
+class ClientEvents(Message):
+    """A doorbell: the client's events are queued; the app drains and coalesces them."""
 
 
 class RequestFailed(Message):

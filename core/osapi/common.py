@@ -14,8 +14,8 @@ from ..engine import Engine
 from ..errors import NovaError
 
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
-REQUEST_ID = "novatui.request_id"     # request[...] keys
-READ_ONLY = "novatui.read_only"
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+READ_ONLY: web.RequestKey[bool] = web.RequestKey("read_only", bool)
 
 MIN_VERSION = (2, 1)
 MAX_VERSION = (2, 96)
@@ -110,3 +110,16 @@ def microversion(request: web.Request) -> tuple[int, int]:
 
 def version_string(version: tuple[int, int]) -> str:
     return f"{version[0]}.{version[1]}"
+
+
+def versioned(handler):
+    """A /v2.1 handler whose responses say which microversion answered, as Nova's do."""
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        version = version_string(microversion(request))
+        response = await handler(request)
+        response.headers["OpenStack-API-Version"] = f"compute {version}"
+        response.headers["X-OpenStack-Nova-API-Version"] = version
+        response.headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+        return response
+    return wrapped

@@ -88,7 +88,7 @@ def test_actions_the_table_forbids_change_nothing(engine, state_dir, state):
             continue
         with pytest.raises(InstanceInvalidState) as err:
             engine.request(name, inst["uuid"])
-        assert f"Cannot '{name}' instance {inst['uuid']} while it is in vm_state {state}" == str(err.value) \
+        assert f"Cannot '{action.nova_name}' instance {inst['uuid']} while it is in vm_state {state}" == str(err.value) \
             or name in ("unlock",), str(err.value)
         after = engine.store.get_instance(inst["uuid"])
         assert (after["vm_state"], after["task_state"], after["locked"]) == (state, None, False)

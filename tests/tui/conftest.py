@@ -1,5 +1,7 @@
-"""Console fixtures: an engine on simulated hosts and the app around it, plus a frozen
-world (clock, ids, pid, paths) so that snapshots are the same on every run."""
+"""Console fixtures: the console built the way the product builds it (an engine on
+simulated hosts, the service this process runs around it, and an HTTP client over its Unix
+socket), plus a frozen world (clock, ids, pid, paths) so that snapshots are the same on
+every run."""
 from __future__ import annotations
 
 import asyncio
@@ -22,9 +24,13 @@ import core.compute_shared
 import core.hosts
 import core.images
 import core.logs
+import core.osapi.app
 import core.store
 import tui.widgets.instances_table
+from core.cli import attach
+from core.client import LocalClient
 from core.engine import Engine
+from core.service import Service
 from tests.conftest import make_config
 from tui.app import NovaApp
 
@@ -52,7 +58,8 @@ def frozen(monkeypatch):
     fake = FrozenTime()
     for module in (core.api, core.compute, core.compute_build, core.compute_lifecycle,
                    core.compute_images, core.compute_periodic, core.compute_shared, core.hosts,
-                   core.images, core.logs, core.store, tui.widgets.instances_table):
+                   core.images, core.logs, core.osapi.app, core.store,
+                   tui.widgets.instances_table):
         monkeypatch.setattr(module, "time", fake)
     rng = random.Random(42)
 
@@ -66,6 +73,7 @@ def frozen(monkeypatch):
 
     monkeypatch.setattr(core.api, "uuidlib", Ids)
     monkeypatch.setattr(core.images, "uuidlib", Ids)
+    monkeypatch.setattr(core.osapi.app, "uuidlib", Ids)   # the HTTP requests' ids
     monkeypatch.setattr(core.logs, "PID", 4321)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
@@ -100,6 +108,35 @@ def quiet_start(engine: Engine) -> None:
         f.write_text("")
 
 
+def attached_console(engine: Engine) -> NovaApp:
+    """The console of a writable engine, as `novatui` with no service running makes it: the
+    engine served on the state dir's socket by this process, the console its HTTP client."""
+    service = Service(engine).start()
+    return NovaApp(attach(service.socket_url, False), embedded=service)
+
+
+def read_only_console(engine: Engine) -> NovaApp:
+    """A read-only console with no service: it watches the store the others write."""
+    return NovaApp(LocalClient(engine, poll=True))
+
+
+def engine_of(app: NovaApp) -> Engine:
+    """The engine the console's service runs (the test drives it directly)."""
+    return app.embedded.engine if app.embedded is not None else app.client.engine
+
+
+def close_console(app: NovaApp) -> None:
+    """What run_console does on the way out: the client, then the service (it settles)."""
+    app.client.close()
+    if app.embedded is not None:
+        app.embedded.stop()
+
+
+async def ready(pilot, app: NovaApp) -> None:
+    """The console has its first snapshot and its log history."""
+    await until(pilot, lambda: app.feed.history_shown and app.main.hosts.row_count)
+
+
 async def until(pilot, predicate, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -112,9 +149,10 @@ async def until(pilot, predicate, timeout: float = 10.0):
 
 async def settle(pilot, app: NovaApp) -> None:
     """Let engine threads finish and the UI drain every event and log batch."""
+    engine = engine_of(app)
     for _ in range(200):
-        busy = any(i["task_state"] for i in app.engine.instances()) or app.engine.store.pending_messages()
-        if not busy and not app._events and not app._log_lines:
+        busy = any(i["task_state"] for i in engine.instances()) or engine.store.pending_messages()
+        if not busy and not app.feed.events and not app.feed.lines:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.25)
@@ -127,12 +165,13 @@ SIZES = [(80, 24), (120, 40)]
 @contextlib.asynccontextmanager
 async def open_console(console_env, size):
     """The console on the simulated hosts, at this terminal size: (app, pilot)."""
-    engine = start_engine(console_env)
-    app = NovaApp(engine)
-    async with app.run_test(size=size) as pilot:
-        await pilot.pause(0.2)
-        yield app, pilot
-    engine.stop()
+    app = attached_console(start_engine(console_env))
+    try:
+        async with app.run_test(size=size) as pilot:
+            await ready(pilot, app)
+            yield app, pilot
+    finally:
+        close_console(app)
 
 
 @pytest.fixture(params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

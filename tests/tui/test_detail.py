@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from tests.conftest import act, launch
-from tests.tui.conftest import until
+from tests.tui.conftest import engine_of, until
 from tui.app import NovaApp
 
 
@@ -22,13 +22,13 @@ def _fields(screen) -> dict:
 
 
 def _state(app, name):
-    return app.engine.instance(name)
+    return engine_of(app).instance(name)
 
 
 async def test_the_detail_screen_follows_the_instance_and_acts_on_it(console):
     app, pilot = console
-    vm = launch(app.engine, "vm")
-    launch(app.engine, "other")
+    vm = launch(engine_of(app), "vm")
+    launch(engine_of(app), "other")
     await until(pilot, lambda: app.main.instances.row_count == 2)
     _select(app, "vm")
     await pilot.press("enter")
@@ -40,7 +40,7 @@ async def test_the_detail_screen_follows_the_instance_and_acts_on_it(console):
     for table in (fields, history):
         original = table.clear
         table.clear = lambda *a, _o=original, **kw: (cleared.append(1), _o(*a, **kw))
-    act(app.engine, "pause", "vm")                     # changed elsewhere: followed live
+    act(engine_of(app), "pause", "vm")                     # changed elsewhere: followed live
     await until(pilot, lambda: _fields(screen).get("status") == "PAUSED", timeout=5)
     await until(pilot, lambda: history.row_count == 2, timeout=5)
     assert not cleared                                 # rows changed in place
@@ -51,7 +51,7 @@ async def test_the_detail_screen_follows_the_instance_and_acts_on_it(console):
     await until(pilot, lambda: _state(app, "vm")["vm_state"] == "active"
                 and _state(app, "vm")["task_state"] is None)
     assert _state(app, "other")["vm_state"] == "active"
-    assert [a["action"] for a in app.engine.store.list_actions(_state(app, "other")["uuid"])] == ["create"]
+    assert [a["action"] for a in engine_of(app).store.list_actions(_state(app, "other")["uuid"])] == ["create"]
     await until(pilot, lambda: _fields(screen).get("status") == "ACTIVE", timeout=5)
     await pilot.press("s")                             # refused: says why, sends nothing
     await pilot.pause(0.2)
@@ -67,9 +67,9 @@ def _options(screen, select_id: str) -> list[str]:
 
 async def test_dialogs_offer_the_images_there_are_now(console):
     app, pilot = console
-    launch(app.engine, "vm")
+    launch(engine_of(app), "vm")
     await until(pilot, lambda: app.main.instances.row_count == 1)
-    act(app.engine, "snapshot", "vm", name="vm-snap")  # an image made after the start
+    act(engine_of(app), "snapshot", "vm", name="vm-snap")  # an image made after the start
     await until(pilot, lambda: _state(app, "vm")["task_state"] is None)
     _select(app, "vm")
     await pilot.press("n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 from tests.conftest import launch
-from tests.tui.conftest import select_row, settle, until
+from tests.tui.conftest import engine_of, select_row, settle, until
 
 
 
@@ -13,7 +13,7 @@ _select = select_row
 
 
 def _state(app, name):
-    return app.engine.instance(name)
+    return engine_of(app).instance(name)
 
 
 async def _rows(pilot, app, n):
@@ -27,14 +27,14 @@ def _items(app) -> dict:
 # -- point 7 ---------------------------------------------------------------------------
 async def test_instance_keys_do_nothing_on_the_hosts_table(console):
     app, pilot = console
-    launch(app.engine, "vm")
+    launch(engine_of(app), "vm")
     await _rows(pilot, app, 1)
     _select(app, "vm")
     app.main.hosts.focus()
     await pilot.press("z")
     await pilot.pause(0.5)
     assert _state(app, "vm")["vm_state"] == "active"
-    assert [a["action"] for a in app.engine.store.list_actions(_state(app, "vm")["uuid"])] == ["create"]
+    assert [a["action"] for a in engine_of(app).store.list_actions(_state(app, "vm")["uuid"])] == ["create"]
     assert any("acts on the instances table" in n.message for n in app._notifications)
 
 
@@ -50,12 +50,12 @@ async def test_host_rows_disable_with_a_reason_enable_and_show_instances(console
     await until(pilot, lambda: app.screen.__class__.__name__ == "ReasonDialog")
     await pilot.press(*"kernel update", "enter")
     await until(pilot, lambda: not hosts.records["cmp1"]["enabled"])
-    view = next(h for h in app.engine.hosts() if h["name"] == "cmp1")
+    view = next(h for h in engine_of(app).hosts() if h["name"] == "cmp1")
     assert view["disabled_reason"] == "kernel update"
     await until(pilot, lambda: _items(app)["e"].label == "enable")
     await pilot.press("e")
     await until(pilot, lambda: hosts.records["cmp1"]["enabled"])
-    launch(app.engine, "vm")
+    launch(engine_of(app), "vm")
     await _rows(pilot, app, 1)
     host = _state(app, "vm")["host"]
     hosts.move_cursor(row=hosts.get_row_index(host))
@@ -70,7 +70,7 @@ async def test_host_rows_disable_with_a_reason_enable_and_show_instances(console
 async def test_evacuate_all_is_dimmed_while_the_host_is_up_then_asks(console):
     app, pilot = console
     for name in ("a1", "a2"):
-        launch(app.engine, name, az="az1")
+        launch(engine_of(app), name, az="az1")
     await _rows(pilot, app, 2)
     host = _state(app, "a1")["host"]
     hosts = app.main.hosts
@@ -83,7 +83,7 @@ async def test_evacuate_all_is_dimmed_while_the_host_is_up_then_asks(console):
     await pilot.pause(0.2)
     assert app.screen is app.main  # not asked: it cannot work
     assert any("still in use" in n.message for n in app._notifications)
-    app.engine.api.set_host(host, True, forced_down=True)
+    engine_of(app).api.set_host(host, True, forced_down=True)
     await until(pilot, lambda: hosts.records[host]["state"] == "down")
     await until(pilot, lambda: _items(app)["E"].enabled)
     await pilot.press("E")
@@ -95,7 +95,7 @@ async def test_evacuate_all_is_dimmed_while_the_host_is_up_then_asks(console):
 # -- point 8 ---------------------------------------------------------------------------
 async def test_key_bar_follows_the_selection(console):
     app, pilot = console
-    launch(app.engine, "vm")
+    launch(engine_of(app), "vm")
     await _rows(pilot, app, 1)
     _select(app, "vm")
     await pilot.pause(0.1)
@@ -106,10 +106,10 @@ async def test_key_bar_follows_the_selection(console):
     assert not items["s"].enabled  # start: the state forbids it
     assert "c" not in items and "v" not in items
     assert not items["M"].enabled and items["M"].reason == "simulated host"
-    app.engine.wait(app.engine.request("pause", "vm"))
+    engine_of(app).wait(engine_of(app).request("pause", "vm"))
     await until(pilot, lambda: _items(app)["p"].label == "unpause")
-    app.engine.wait(app.engine.request("unpause", "vm"))
-    app.engine.wait(app.engine.request("resize", "vm", flavor="m1.small"))
+    engine_of(app).wait(engine_of(app).request("unpause", "vm"))
+    engine_of(app).wait(engine_of(app).request("resize", "vm", flavor="m1.small"))
     await until(pilot, lambda: "c" in _items(app))
     assert _items(app)["c"].label == "confirm" and _items(app)["v"].label == "revert"
     bar = app.main.keybar.plain()
@@ -120,7 +120,7 @@ async def test_key_bar_follows_the_selection(console):
 async def test_bulk_delete_asks_once_listing_in_table_order(console):
     app, pilot = console
     for name in ("e5", "b2", "d4", "a1", "c3"):
-        launch(app.engine, name)
+        launch(engine_of(app), name)
     await _rows(pilot, app, 5)
     await pilot.press("N")
     for name in ("d4", "a1", "e5", "c3", "b2"):
@@ -132,15 +132,15 @@ async def test_bulk_delete_asks_once_listing_in_table_order(console):
     assert dialog.question == "Delete 5 instances?"
     assert [inst["name"] for inst, _, _ in dialog.plan] == ["a1", "b2", "c3", "d4", "e5"]
     await pilot.press("y")
-    await until(pilot, lambda: not app.engine.instances())
+    await until(pilot, lambda: not engine_of(app).instances())
 
 
 async def test_bulk_toggle_is_one_action_and_names_refusals(console):
     app, pilot = console
     for name in ("a", "b"):
-        launch(app.engine, name)
+        launch(engine_of(app), name)
     await _rows(pilot, app, 2)
-    app.engine.wait(app.engine.request("pause", "b"))
+    engine_of(app).wait(engine_of(app).request("pause", "b"))
     await pilot.press("N")
     for name in ("a", "b"):
         _select(app, name)
@@ -158,7 +158,7 @@ async def test_bulk_toggle_is_one_action_and_names_refusals(console):
 async def test_view_state_shows_in_the_titles(console):
     app, pilot = console
     for name in ("web1", "web2", "db1"):
-        launch(app.engine, name)
+        launch(engine_of(app), name)
     await _rows(pilot, app, 3)
     table = app.main.instances
     await pilot.press("slash", *"^web", "enter")
@@ -183,7 +183,7 @@ async def test_view_state_shows_in_the_titles(console):
 
 async def test_toasts_do_not_pile_up(console):
     app, pilot = console
-    launch(app.engine, "vm")
+    launch(engine_of(app), "vm")
     await _rows(pilot, app, 1)
     _select(app, "vm")
     for _ in range(5):
@@ -199,7 +199,7 @@ async def test_toasts_do_not_pile_up(console):
 async def test_vim_keys_home_end_and_shift_letter_sort(console):
     app, pilot = console
     for name in ("c", "a", "b", "d"):
-        launch(app.engine, name)
+        launch(engine_of(app), name)
     await _rows(pilot, app, 4)
     table = app.main.instances
     table.focus()
@@ -219,7 +219,7 @@ async def test_vim_keys_home_end_and_shift_letter_sort(console):
     assert table.cursor_row == 3
     await pilot.press("N")  # again: the other way
     assert [table.get_row_at(i)[0].plain for i in range(4)] == ["d", "c", "b", "a"]
-    app.engine.wait(app.engine.request("pause", "b"))
+    engine_of(app).wait(engine_of(app).request("pause", "b"))
     await until(pilot, lambda: str(table.get_row(_state(app, "b")["uuid"])[2]) == "PAUSED")
     await pilot.press("S")  # status
     assert [table.get_row_at(i)[0].plain for i in range(4)][-1] == "b"
@@ -227,7 +227,7 @@ async def test_vim_keys_home_end_and_shift_letter_sort(console):
 
 async def test_a_click_on_the_highlighted_row_does_not_open_details(console):
     app, pilot = console
-    launch(app.engine, "vm")
+    launch(engine_of(app), "vm")
     await _rows(pilot, app, 1)
     _select(app, "vm")
     await pilot.pause(0.1)

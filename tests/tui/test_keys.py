@@ -6,8 +6,8 @@ import pytest
 
 from core.actions import ACTIONS
 from tests.conftest import launch
-from tests.tui.conftest import open_console, select_row, settle, start_engine, until
-from tui.app import NovaApp
+from tests.tui.conftest import (close_console, engine_of, open_console, read_only_console,
+                                select_row, settle, start_engine, until)
 from tui.registry import REGISTRY
 
 
@@ -15,7 +15,7 @@ _select = select_row
 
 
 def _state(app, name):
-    return app.engine.instance(name)
+    return engine_of(app).instance(name)
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ async def test_every_lifecycle_key_drives_the_engine_and_the_panes(console):
     await pilot.press("n")
     await pilot.press(*"web1")
     await pilot.press("enter")
-    await until(pilot, lambda: app.engine.instances() and _state(app, "web1")["vm_state"] == "active")
+    await until(pilot, lambda: engine_of(app).instances() and _state(app, "web1")["vm_state"] == "active")
     await settle(pilot, app)
     uuid = _state(app, "web1")["uuid"]
     assert "Instance spawned successfully." in app.main.logs.pane_text("n-cpu")
@@ -68,18 +68,18 @@ async def test_every_lifecycle_key_drives_the_engine_and_the_panes(console):
     await pilot.pause(0.2)
     assert app.screen.__class__.__name__ == "ConfirmDialog"
     await pilot.press("y")
-    await until(pilot, lambda: not app.engine.instances())
+    await until(pilot, lambda: not engine_of(app).instances())
     await settle(pilot, app)
     assert uuid not in app.main.instances.records and app.main.instances.row_count == 0
     assert "Terminating instance" in app.main.logs.pane_text("n-cpu")
-    history = [a["action"] for a in app.engine.store.list_actions(uuid)]
+    history = [a["action"] for a in engine_of(app).store.list_actions(uuid)]
     assert history == ["create", "pause", "unpause", "suspend", "resume", "stop", "start",
                        "reboot", "reboot", "lock", "unlock", "delete"]
 
 
 async def test_force_delete_key_asks_then_deletes(console):
     app, pilot = console
-    launch(app.engine, "gone")
+    launch(engine_of(app), "gone")
     await until(pilot, lambda: app.main.instances.row_count == 1)
     _select(app, "gone")
     await pilot.press("D")
@@ -90,12 +90,12 @@ async def test_force_delete_key_asks_then_deletes(console):
     await pilot.press("D")
     await pilot.pause(0.2)
     await pilot.press("y")
-    await until(pilot, lambda: not app.engine.instances())
+    await until(pilot, lambda: not engine_of(app).instances())
 
 
 async def test_a_key_the_state_forbids_sends_nothing_and_says_why(console):
     app, pilot = console
-    inst = launch(app.engine, "vm")
+    inst = launch(engine_of(app), "vm")
     await until(pilot, lambda: app.main.instances.row_count == 1)
     _select(app, "vm")
     assert app.main.check_action("key", ("s",)) is None  # dimmed in the footer
@@ -104,15 +104,15 @@ async def test_a_key_the_state_forbids_sends_nothing_and_says_why(console):
     await pilot.pause(0.3)
     assert any(f"Cannot 'start' instance {inst['uuid']} while it is in vm_state active" in n.message
                for n in app._notifications)
-    assert [a["action"] for a in app.engine.store.list_actions(inst["uuid"])] == ["create"]
+    assert [a["action"] for a in engine_of(app).store.list_actions(inst["uuid"])] == ["create"]
 
 
 async def test_marked_rows_get_one_action_and_refusals_are_named(console):
     app, pilot = console
     for name in ("a", "b", "c"):
-        launch(app.engine, name)
+        launch(engine_of(app), name)
     await until(pilot, lambda: app.main.instances.row_count == 3)
-    app.engine.wait(app.engine.request("pause", "c"))
+    engine_of(app).wait(engine_of(app).request("pause", "c"))
     for name in ("a", "b", "c"):
         _select(app, name)
         await pilot.press("space")
@@ -125,7 +125,7 @@ async def test_marked_rows_get_one_action_and_refusals_are_named(console):
 async def test_filter_sort_problems_and_host_scope(console):
     app, pilot = console
     for name in ("web1", "web2", "db1"):
-        launch(app.engine, name, az="az1" if name == "db1" else None)
+        launch(engine_of(app), name, az="az1" if name == "db1" else None)
     await until(pilot, lambda: app.main.instances.row_count == 3)
     table = app.main.instances
     await pilot.press("slash", *"^web", "enter")
@@ -154,7 +154,7 @@ async def test_filter_sort_problems_and_host_scope(console):
 
 async def test_rows_update_in_place(console):
     app, pilot = console
-    inst = launch(app.engine, "vm")
+    inst = launch(engine_of(app), "vm")
     await until(pilot, lambda: app.main.instances.row_count == 1)
     table = app.main.instances
     calls = {"update_cell": 0, "add_row": 0, "remove_row": 0, "clear": 0}
@@ -165,14 +165,14 @@ async def test_rows_update_in_place(console):
             calls[_n] += 1
             return _o(*a, **kw)
         setattr(table, name, counting)
-    app.engine.request("pause", "vm")
+    engine_of(app).request("pause", "vm")
     await until(pilot, lambda: str(table.get_row(inst["uuid"])[2]) == "PAUSED")
     assert calls["update_cell"] >= 2 and calls["add_row"] == calls["remove_row"] == calls["clear"] == 0
 
 
 async def test_detail_screen_shows_fields_history_fault_and_xml(console):
     app, pilot = console
-    launch(app.engine, "vm")
+    launch(engine_of(app), "vm")
     await until(pilot, lambda: app.main.instances.row_count == 1)
     _select(app, "vm")
     await pilot.press("enter")
@@ -205,7 +205,7 @@ async def test_read_only_console_refuses_in_the_core(console_env):
     owner = start_engine(console_env)
     launch(owner, "vm")
     engine = start_engine(console_env, read_only=True, own="none")
-    app = NovaApp(engine, read_only=True)
+    app = read_only_console(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.main.instances.row_count == 1)
         assert "READ-ONLY" in app.sub_title
@@ -217,7 +217,7 @@ async def test_read_only_console_refuses_in_the_core(console_env):
         # even if the UI sent it, the core says no
         app.send("pause", engine.instance("vm"))
         await until(pilot, lambda: any("read-only mode" in n.message for n in app._notifications))
-    engine.stop()
+    close_console(app)
     owner.stop()
     assert owner.store.get_instance(owner.store.list_instances()[0]["uuid"])["vm_state"] == "active"
 
@@ -232,7 +232,7 @@ async def _dialog_ok(pilot, app, *keys):
 
 async def test_image_and_move_keys(console):
     app, pilot = console
-    inst = launch(app.engine, "mover", "m1.tiny")
+    inst = launch(engine_of(app), "mover", "m1.tiny")
     await until(pilot, lambda: app.main.instances.row_count == 1)
     _select(app, "mover")
 
@@ -242,13 +242,13 @@ async def test_image_and_move_keys(console):
     await pilot.press("i")
     await _dialog_ok(pilot, app)  # the suggested name: mover-snap
     await until(pilot, lambda: any(i["name"] == "mover-snap" and i["status"] == "active"
-                                   for i in app.engine.images.list()))
+                                   for i in engine_of(app).images.list()))
     await until(pilot, idle("active"))
     await pilot.press("b")
     await _dialog_ok(pilot, app)
     await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmDialog")
     await pilot.press("y")
-    await until(pilot, lambda: len(app.engine.store.list_actions(inst["uuid"])) == 3)
+    await until(pilot, lambda: len(engine_of(app).store.list_actions(inst["uuid"])) == 3)
     await until(pilot, idle("active"))
     await pilot.press("x")
     await _dialog_ok(pilot, app)
@@ -281,7 +281,7 @@ async def test_image_and_move_keys(console):
     await until(pilot, lambda: any("still in use" in n.message for n in app._notifications))
     assert app.screen is app.main
     await settle(pilot, app)
-    history = [a["action"] for a in app.engine.store.list_actions(inst["uuid"])]
+    history = [a["action"] for a in engine_of(app).store.list_actions(inst["uuid"])]
     assert history == ["create", "createImage", "rebuild", "rescue", "unrescue", "shelve", "unshelve",
                        "resize", "revertResize", "migrate", "confirmResize"]
     cpu = app.main.logs.pane_text("n-cpu")
@@ -292,8 +292,8 @@ async def test_image_and_move_keys(console):
 
 async def test_an_action_in_the_history_narrows_the_panes_to_its_request(console):
     app, pilot = console
-    inst = launch(app.engine, "traced")
-    app.engine.wait(app.engine.request("pause", "traced"))
+    inst = launch(engine_of(app), "traced")
+    app.client.wait(app.client.request("pause", "traced"))  # over HTTP: an n-api access line
     await until(pilot, lambda: app.main.instances.row_count == 1)
     await settle(pilot, app)
     _select(app, "traced")
@@ -301,7 +301,7 @@ async def test_an_action_in_the_history_narrows_the_panes_to_its_request(console
     await until(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen")
     history = app.screen.query_one("#history")
     await until(pilot, lambda: history.row_count == 2)
-    request = app.engine.store.list_actions(inst["uuid"])[1]["request_id"]
+    request = engine_of(app).store.list_actions(inst["uuid"])[1]["request_id"]
     history.focus()
     history.move_cursor(row=1)
     await pilot.press("enter")
@@ -314,13 +314,17 @@ async def test_an_action_in_the_history_narrows_the_panes_to_its_request(console
     assert "Spawned" not in app.main.logs.pane_text("all") and "spawned" in app.main.logs.pane_text("all")
 
 
-async def test_changes_made_by_another_process_reach_the_table(console, console_env):
-    app, pilot = console
-    inst = launch(app.engine, "shared")
-    await until(pilot, lambda: app.main.instances.row_count == 1)
-    other = start_engine(console_env, own="none")  # a script sharing the store
+async def test_a_read_only_console_sees_what_another_process_changes(console_env):
+    owner = start_engine(console_env)  # a process driving the hosts, with no service
     try:
-        other.request("lock", "shared")  # API-only: no event reaches this console
-        await until(pilot, lambda: "[L]" in app.main.instances.get_row(inst["uuid"])[0].plain, 5)
+        inst = launch(owner, "shared")
+        app = read_only_console(start_engine(console_env, read_only=True, own="none"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.main.instances.row_count == 1)
+            owner.request("lock", "shared")  # API-only: no event reaches this console
+            await until(pilot, lambda: "[L]" in app.main.instances.get_row(inst["uuid"])[0].plain, 5)
+            launch(owner, "later")
+            await until(pilot, lambda: app.main.instances.row_count == 2, 5)
+        close_console(app)
     finally:
-        other.stop()
+        owner.stop()

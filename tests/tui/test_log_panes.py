@@ -10,14 +10,14 @@ import time
 
 from core.logs import LogLine, parse_line, read_tail
 from tests.conftest import launch
-from tests.tui.conftest import settle, until
+from tests.tui.conftest import engine_of, settle, until
 
 STAMP = re.compile(r"\d\d:\d\d:\d\d\.\d{3}")
 OSLO = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \d+ (DEBUG|INFO|WARNING|ERROR) ")
 
 
 async def _launched(pilot, app, name="web1"):
-    inst = launch(app.engine, name)
+    inst = launch(engine_of(app), name)
     await until(pilot, lambda: app.main.instances.row_count >= 1)
     await settle(pilot, app)
     return inst
@@ -57,7 +57,7 @@ async def test_debug_hidden_at_first_and_the_level_key(console):
     logs = app.main.logs
     assert "DEBUG" not in logs.pane_text("all") and "Selected host" not in logs.pane_text("n-sch")
     assert "level ≥ INFO" in logs.border_title
-    assert "Selected host" in (app.engine.state_dir / "logs" / "n-sch.log").read_text()
+    assert "Selected host" in (engine_of(app).state_dir / "logs" / "n-sch.log").read_text()
     for _ in range(3):  # INFO -> WARNING -> ERROR -> DEBUG
         await pilot.press("l")
     assert "Selected host" in logs.pane_text("n-sch") and "level ≥ DEBUG" in logs.border_title
@@ -68,11 +68,11 @@ async def test_new_lines_below_marker(console):
     await _launched(pilot, app, "a")
     log = app.main.query_one("#log-all")
     for n in range(3):
-        launch(app.engine, f"more{n}")
+        launch(engine_of(app), f"more{n}")
     await settle(pilot, app)
     log.scroll_home(animate=False)
     await pilot.pause(0.1)
-    launch(app.engine, "late")
+    launch(engine_of(app), "late")
     await settle(pilot, app)
     await until(pilot, lambda: "new lines below" in app.main.logs.border_title)
     log.scroll_end(animate=False)
@@ -95,11 +95,11 @@ async def test_all_pane_is_aligned_and_names_instances(console):
 async def test_n_cpu_file_lines_are_oslo_lines(console):
     app, pilot = console
     inst = await _launched(pilot, app)
-    text = (app.engine.state_dir / "logs" / "n-cpu.log").read_text().splitlines()
+    text = (engine_of(app).state_dir / "logs" / "n-cpu.log").read_text().splitlines()
     assert text and all(OSLO.match(line) for line in text), text[:3]
     assert not any(line.startswith(inst["host"]) for line in text)
     # the pane still shows the host, even for lines read back from the file
-    history = read_tail(app.engine.state_dir / "logs")
+    history = read_tail(engine_of(app).state_dir / "logs")
     spawned = next(ln for ln in history if "spawned successfully" in ln.message)
     assert spawned.host is None
     assert app.main.logs._line_text("n-cpu", spawned).startswith(inst["host"])

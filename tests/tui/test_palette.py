@@ -6,7 +6,7 @@ import pytest
 from textual.command import CommandPalette
 
 from tests.conftest import launch
-from tests.tui.conftest import open_console, until
+from tests.tui.conftest import engine_of, open_console, until
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ async def _palette(pilot, app, query: str) -> list[str]:
 
 async def test_the_real_palette_finds_and_runs_shelve(console):
     app, pilot = console
-    launch(app.engine, "web1")
+    launch(engine_of(app), "web1")
     await until(pilot, lambda: app.main.instances.row_count == 1)
     app.main.instances.focus()
     hits = await _palette(pilot, app, "shel")
@@ -42,9 +42,9 @@ async def test_the_real_palette_finds_and_runs_shelve(console):
                                    and "offload" not in str(option_list.get_option_at_index(i).prompt))
     await pilot.press("enter")
     await until(pilot, lambda: app.screen is app.main)
-    await until(pilot, lambda: app.engine.instance("web1")["vm_state"] in ("shelved", "shelved_offloaded")
-                and app.engine.instance("web1")["task_state"] is None)
-    assert [a["action"] for a in app.engine.store.list_actions(app.engine.instance("web1")["uuid"])] \
+    await until(pilot, lambda: engine_of(app).instance("web1")["vm_state"] in ("shelved", "shelved_offloaded")
+                and engine_of(app).instance("web1")["task_state"] is None)
+    assert [a["action"] for a in engine_of(app).store.list_actions(engine_of(app).instance("web1")["uuid"])] \
         == ["create", "shelve"]
 
 

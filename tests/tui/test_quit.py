@@ -1,6 +1,6 @@
 """`q` with a move in flight: the console says what is still running and asks whether to wait
 for it to reach a resting state or to leave its queued steps to the next process; run_console
-stops the engine accordingly."""
+closes the client and stops the service this process runs accordingly."""
 from __future__ import annotations
 
 import threading
@@ -10,7 +10,8 @@ import pytest
 import tui.app
 from core.engine import Engine
 from tests.conftest import launch
-from tests.tui.conftest import until
+from tests.tui.conftest import (attached_console, close_console, engine_of, read_only_console,
+                                until)
 from tui.app import NovaApp, run_console
 
 
@@ -36,13 +37,13 @@ async def console(console_env):
     inst = launch(engine, "mover")
     engine.carrying = [{"uuid": inst["uuid"], "name": "mover", "action": "migrate",
                         "task_state": "resize_migrating", "host": inst["host"]}]
-    app = NovaApp(engine)
+    app = attached_console(engine)
     async with app.run_test(size=(140, 45)) as pilot:
         await until(pilot, lambda: app.main.instances.row_count == 1)
         yield app, pilot
     assert threading.main_thread().name not in engine.asked_on
     engine.carrying = []  # stop() settles: nothing left to wait for
-    engine.stop()
+    close_console(app)
 
 
 def _exited(app: NovaApp) -> bool:
@@ -60,7 +61,7 @@ async def test_q_with_a_move_in_flight_says_what_is_running(console):
     dialog = await _quit_dialog(app, pilot)
     shown = str(dialog.query_one("#in-flight").render())
     assert "mover" in shown and "migrate" in shown and "resize_migrating" in shown
-    assert app.engine.carrying[0]["host"] in shown
+    assert engine_of(app).carrying[0]["host"] in shown
     assert not _exited(app)
 
 
@@ -78,13 +79,13 @@ async def test_wait_keeps_the_dialog_until_the_move_comes_to_rest(console):
     await pilot.press("w")
     await until(pilot, lambda: "waiting" in str(dialog.query_one("#waiting").render()))
     # the list is live: another instance's step shows up while it waits
-    app.engine.carrying = app.engine.carrying + [
+    engine_of(app).carrying = engine_of(app).carrying + [
         {"uuid": "u2", "name": "other", "action": "resize", "task_state": "resize_finish",
          "host": "cmp2"}]
     await until(pilot, lambda: "resize_finish" in str(dialog.query_one("#in-flight").render()))
     await pilot.pause(1.2)
     assert app.screen is dialog and not _exited(app)
-    app.engine.carrying = []  # both reached a resting state
+    engine_of(app).carrying = []  # both reached a resting state
     await until(pilot, lambda: _exited(app))
     assert app.settle_on_exit is True
 
@@ -112,7 +113,7 @@ async def test_escape_stays_in_the_console(console):
 
 async def test_q_with_nothing_in_flight_quits_at_once(console):
     app, pilot = console
-    app.engine.carrying = []
+    engine_of(app).carrying = []
     await pilot.press("q")
     await until(pilot, lambda: _exited(app))
     assert app.settle_on_exit is True
@@ -124,24 +125,21 @@ async def test_a_read_only_console_quits_at_once(console_env):
     engine = Carrying(config, state_dir, read_only=True, own="none").start()
     engine.carrying = [{"uuid": "u", "name": "x", "action": "migrate", "task_state": "resize_migrating",
                         "host": "cmp1"}]
-    app = NovaApp(engine, read_only=True)
+    app = read_only_console(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         await pilot.press("q")
         await until(pilot, lambda: _exited(app))
     assert not engine.asked_on
     engine.carrying = []
-    engine.stop()
+    close_console(app)
 
 
-class FakeEngine:
-    """For run_console alone: what it is asked on the way out."""
+class FakeService:
+    """For run_console alone: the embedded service, and what it is asked on the way out."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self) -> None:
         self.stopped_with: dict | None = None
-
-    def start(self, ready_timeout: float = 30.0) -> "FakeEngine":
-        return self
 
     def in_flight(self) -> list[dict]:
         return [{"uuid": "u", "name": "mover", "action": "migrate",
@@ -153,22 +151,22 @@ class FakeEngine:
             on_wait(self.in_flight())
 
 
+class FakeClient:
+    closed = False
+
+    def close(self, settle: bool = True, on_wait=None) -> None:
+        self.closed = True
+
+
 @pytest.mark.parametrize("answer", [True, False])
-def test_run_console_stops_the_engine_as_answered(monkeypatch, capsys, console_env, answer):
-    engines: list[FakeEngine] = []
-
-    def make(*args, **kwargs):
-        engines.append(FakeEngine())
-        return engines[-1]
-
+def test_run_console_stops_the_service_as_answered(monkeypatch, capsys, answer):
     def run(app):  # the console ran and the quit dialog was answered
         app.settle_on_exit = answer
 
-    monkeypatch.setattr(tui.app, "Engine", make)
-    monkeypatch.setattr(tui.app.NovaApp, "__init__", lambda self, engine, read_only: None)
+    monkeypatch.setattr(tui.app.NovaApp, "__init__", lambda self, client, embedded=None: None)
     monkeypatch.setattr(tui.app.NovaApp, "run", run)
-    config, state_dir = console_env
-    assert run_console(config, state_dir) == 0
-    assert engines[0].stopped_with == {"settle": answer}
+    client, service = FakeClient(), FakeService()
+    assert run_console(client, service) == 0
+    assert client.closed and service.stopped_with == {"settle": answer}
     said = capsys.readouterr().err
     assert ("waiting for mover (migrate, resize_migrating on cmp1)" in said) is answer

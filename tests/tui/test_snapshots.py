@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import act, domain, launch
-from tests.tui.conftest import quiet_start, settle, start_engine
-from tui.app import NovaApp
+from tests.tui.conftest import (attached_console, close_console, engine_of, quiet_start,
+                                read_only_console, ready, settle, start_engine)
 
 
 def populate(engine) -> None:
@@ -23,7 +23,7 @@ def populate(engine) -> None:
 
 @pytest.fixture
 def snap_app(snap_env):
-    engines = []
+    apps = []
 
     def make(read_only=False, populated=True):
         engine = start_engine(snap_env)
@@ -32,15 +32,18 @@ def snap_app(snap_env):
             populate(engine)
         if read_only:
             engine.stop()
-            engine = start_engine(snap_env, read_only=True, own="none")
-        engines.append(engine)
-        return NovaApp(engine, read_only=read_only)
+            app = read_only_console(start_engine(snap_env, read_only=True, own="none"))
+        else:
+            app = attached_console(engine)
+        apps.append(app)
+        return app
     yield make
-    for e in engines:
-        e.stop()
+    for app in apps:
+        close_console(app)
 
 
 async def _ready(pilot):
+    await ready(pilot, pilot.app)
     await settle(pilot, pilot.app)
     table = pilot.app.main.instances
     table.move_cursor(row=0)
@@ -76,7 +79,7 @@ def test_detail_screen(snap_compare, snap_app):
     async def run(pilot):
         await _ready(pilot)
         table = pilot.app.main.instances
-        table.move_cursor(row=table.get_row_index(pilot.app.engine.instance("broken")["uuid"]))
+        table.move_cursor(row=table.get_row_index(engine_of(pilot.app).instance("broken")["uuid"]))
         await pilot.press("enter")
         await pilot.pause(0.5)
     assert snap_compare(snap_app(), terminal_size=(120, 36), run_before=run)
@@ -99,7 +102,7 @@ def test_quit_with_a_move_in_flight(snap_compare, snap_app):
     carrying: list[dict] = []
 
     async def run(pilot):
-        engine = pilot.app.engine
+        engine = engine_of(pilot.app)
         moving = [engine.instance("web1"), engine.instance("web2")]
         carrying.extend(  # a simulated move is over before `q` could be pressed
             {"uuid": i["uuid"], "name": i["name"], "action": action, "task_state": state,

@@ -11,8 +11,7 @@ import time
 import pytest
 
 from tests.conftest import launch
-from tests.tui.conftest import SIZES, start_engine, until
-from tui.app import NovaApp
+from tests.tui.conftest import SIZES, engine_of, open_console, until
 from tui.widgets.split import PREFS_FILE
 
 LONG_NAMES = ("prod-frontend-web-01", "prod-frontend-web-02", "analytics-batch-worker-7")
@@ -45,12 +44,12 @@ def _bump(inst: dict, **fields) -> dict:
 async def test_cells_changed_in_place_widen_their_column_or_end_in_an_ellipsis(console):
     app, pilot = console
     table = app.main.instances
-    inst = launch(app.engine, "web1")
+    inst = launch(engine_of(app), "web1")
     await until(pilot, lambda: table.row_count == 1 and table.records[inst["uuid"]]["ip"])
     assert inst["ip"] in line_of(table, inst["uuid"])           # not "10"
     await pilot.press("space")                                     # marked: "● web1"
     assert "● web1" in line_of(table, inst["uuid"])
-    app.engine.request("lock", "web1")
+    engine_of(app).request("lock", "web1")
     await until(pilot, lambda: "[L]" in line_of(table, inst["uuid"]))
     current = table.records[inst["uuid"]]
     app.main.apply([_bump(current, task_state="shelving_image_uploading", progress=40)], [])
@@ -67,10 +66,9 @@ async def test_cells_changed_in_place_widen_their_column_or_end_in_an_ellipsis(c
 async def test_host_capacity_is_exact_after_the_allocation_ratios(console):
     app, pilot = console
     hosts = app.main.hosts
-    inst = launch(app.engine, "tiny", az="az2")                    # m1.tiny on cmp3
+    inst = launch(engine_of(app), "tiny", az="az2")                    # m1.tiny on cmp3
     assert inst["host"] == "cmp3"
-    app.engine.api.set_host("cmp1", False, "maintenance")
-    app.refresh_hosts()
+    engine_of(app).api.set_host("cmp1", False, "maintenance")  # its event reaches the console
     await until(pilot, lambda: hosts.records.get("cmp3", {}).get("instances") == 1
                 and not hosts.records["cmp1"]["enabled"])
     await pilot.pause(0.1)
@@ -93,7 +91,7 @@ async def test_host_capacity_is_exact_after_the_allocation_ratios(console):
 async def test_age_sorts_by_time_and_ticks_every_second(console):
     app, pilot = console
     table = app.main.instances
-    real = launch(app.engine, "real")
+    real = launch(engine_of(app), "real")
     await until(pilot, lambda: table.row_count == 1)
     now = time.time()
     fakes = [dict(real, uuid=f"{n:08d}-0000-4000-8000-000000000000", name=name,
@@ -118,7 +116,7 @@ async def test_columns_adapt_to_the_width_with_the_name_fixed(console):
     app, pilot = console
     table = app.main.instances
     for name in LONG_NAMES:
-        launch(app.engine, name, "m1.small")
+        launch(engine_of(app), name, "m1.small")
     await until(pilot, lambda: table.row_count == 3 and all(r["ip"] for r in table.records.values()))
     await pilot.pause(0.2)
     width = table.scrollable_content_region.width
@@ -142,25 +140,18 @@ async def test_columns_adapt_to_the_width_with_the_name_fixed(console):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_the_split_moves_and_is_remembered(console_env, size):
-    engine = start_engine(console_env)
-    try:
-        app = NovaApp(engine)
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause(0.2)
-            before = app.main.logs.size.height
-            await pilot.press("plus", "plus")
-            await pilot.pause(0.2)
-            grown = app.main.logs.size.height
-            assert grown > before
-            path = engine.state_dir / PREFS_FILE
-            await until(pilot, path.exists)
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        app = NovaApp(engine)
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause(0.2)
-            assert app.main.logs.size.height == grown              # remembered
-            await pilot.press("minus", "minus", "minus", "minus")
-            await pilot.pause(0.2)
-            assert app.main.logs.size.height < before
-    finally:
-        engine.stop()
+    async with open_console(console_env, size) as (app, pilot):
+        before = app.main.logs.size.height
+        await pilot.press("plus", "plus")
+        await pilot.pause(0.2)
+        grown = app.main.logs.size.height
+        assert grown > before
+        path = engine_of(app).state_dir / PREFS_FILE   # the service's state dir is here
+        await until(pilot, path.exists)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    async with open_console(console_env, size) as (app, pilot):   # a new process
+        await pilot.pause(0.1)
+        assert app.main.logs.size.height == grown              # remembered
+        await pilot.press("minus", "minus", "minus", "minus")
+        await pilot.pause(0.2)
+        assert app.main.logs.size.height < before

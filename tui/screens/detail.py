@@ -1,8 +1,8 @@
 """An instance in full: fields, addresses, the last fault, the action history and the
 domain XML. Everything is read off the UI thread.
 
-The screen follows its instance live: when the instance's row changes (an event, a poll of
-the store) or every few seconds (a new event in the history), it is read again and only the
+The screen follows its instance live: when the instance's row changes (an event from the
+client) or every few seconds (a new event in the history), it is read again and only the
 changed cells are updated. The instance action keys work here as on the main screen, on
 this instance."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static, TabbedContent, TabPane
 from textual.widgets.data_table import RowDoesNotExist
 
-from core.views import server_detail
+from core.errors import NovaError
 
 from ..registry import REGISTRY, KeyAction
 
@@ -80,22 +80,23 @@ class DetailScreen(Screen):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         self._loaded_at = time.monotonic()
-        engine = self.app.engine
-        inst = engine.store.get_instance(self.uuid) or self.inst
-        detail = server_detail(inst, engine.fault(inst["uuid"]), engine.config.network_name)
-        flavor = engine.config.flavors.get(inst["flavor"])
-        if flavor:
-            detail["flavor"] = f"{flavor.name} ({flavor.vcpus} vCPU, {flavor.ram_mb} MB RAM, {flavor.disk_gb} GB disk)"
-        actions = engine.store.list_actions(inst["uuid"])
-        future = engine.domain_xml(inst)
-        self.app.call_from_thread(self._show, inst, detail, actions)
-        xml = "the domain is not defined on a host this console drives"
-        if future is not None:
-            try:
-                xml = future.result(timeout=10) or "no domain on the host"
-            except Exception as e:  # noqa: BLE001 - shown, not raised
-                xml = f"could not read the domain XML: {e}"
+        client = self.app.client
+        try:
+            found = client.detail(self.uuid)
+        except NovaError as e:  # deleted meanwhile, or the service is away: keep what is shown
+            self.app.call_from_thread(self._unreadable, e.message)
+            return
+        self.app.call_from_thread(self._show, found["instance"], found["detail"], found["actions"])
+        try:
+            xml = client.domain_xml(self.uuid)
+        except NovaError as e:
+            xml = f"could not read the domain XML: {e.message}"
         self.app.call_from_thread(self._show_xml, xml)
+
+    def _unreadable(self, reason: str) -> None:
+        if self.is_attached:
+            self.query_one("#detail-title", Label).update(
+                f"{self.inst['name']}  {self.uuid}  ({reason})")
 
     def _show_xml(self, xml: str) -> None:
         if self.is_attached:
@@ -105,6 +106,7 @@ class DetailScreen(Screen):
         if not self.is_attached:
             return
         self.inst = inst
+        self.query_one("#detail-title", Label).update(f"{inst['name']}  {inst['uuid']}")
         fault = detail.pop("fault")
         rows = {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v if v is not None else "")
                 for k, v in detail.items()}

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from core.config import validate_name
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NovaError
 
 
 class ImagesRefresh:
@@ -22,7 +22,10 @@ class ImagesRefresh:
 
     @work(thread=True, exclusive=True, group="dialog-images")
     def refresh_images(self) -> None:
-        images = [i for i in self.app.engine.images.list() if i["status"] == "active"]
+        try:
+            images = [i for i in self.app.client.images() if i["status"] == "active"]
+        except NovaError:
+            return  # keep what was offered; the request itself will say what is wrong
         self.app.call_from_thread(self._show_images, images)
 
     def _show_images(self, images: list[dict]) -> None:
@@ -56,7 +59,7 @@ class LaunchDialog(ImagesRefresh, ModalScreen[dict | None]):
             yield Input(placeholder="name", id="name")
             yield Select([(f"{f['name']}  ({f['vcpus']} vCPU, {f['ram_mb']} MB, {f['disk_gb']} GB)",
                            f["name"]) for f in c["flavors"]], prompt="flavor", id="flavor",
-                         value=c["flavors"][0]["name"])
+                         value=c["flavors"][0]["name"] if c["flavors"] else Select.BLANK)
             yield Select([(i["name"], i["name"]) for i in c["images"]], prompt="image", id="image",
                          value=c["images"][0]["name"] if c["images"] else Select.BLANK)
             yield Select([("any availability zone", "")] + [(z, z) for z in c["zones"]],

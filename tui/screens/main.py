@@ -36,7 +36,7 @@ class MainScreen(ActionsMixin, ViewMixin, Screen):
                         priority=k in _PRIORITY) for k in KEYS] + \
         [Binding("tab", "app.focus_next", "next pane", show=False)]
 
-    # Engine updates can arrive before on_mount has run: the view state starts here.
+    # The client's updates can arrive before on_mount has run: the view state starts here.
     filter_target: DataTable | None = None
     scope_host: str | None = None  # Enter on a host row shows only its instances
     _toast = None
@@ -45,7 +45,7 @@ class MainScreen(ActionsMixin, ViewMixin, Screen):
         yield Header()
         yield HostsTable(id="hosts")
         yield InstancesTable(id="instances")
-        logs = LogPanes(tuple(h.name for h in self.app.engine.config.hosts), id="logs")
+        logs = LogPanes(id="logs")  # the host names' width comes with the client's info
         logs.host_of = self._host_of  # before the first lines (history may come before on_mount)
         logs.on_state = self.update_titles
         yield logs
@@ -58,8 +58,17 @@ class MainScreen(ActionsMixin, ViewMixin, Screen):
         self.instances.focus()
         self.call_after_refresh(self.update_titles)  # not mounted yet while on_mount runs
         self.refresh_keys()
-        self.split = PaneSplit(self.logs, self.app.engine.state_dir, self.app.read_only)
+        self.split = PaneSplit(self.logs, self.app.read_only)
         self.split.restore()
+        self.app.start_up()  # the client's info, rows and lines: into a screen ready for them
+
+    def use_info(self, info: dict, prefs_dir, prefs: dict) -> None:
+        """What the client says of the cloud (before any line is shown): the hosts' names
+        for the panes' host column, and where the split is remembered."""
+        self.logs.host_width = max((len(h) for h in info["hosts"]), default=0)
+        self.split.read_only = self.app.read_only
+        self.split.use(prefs_dir, prefs)
+        self.hosts.rerender()  # the capacity cells follow the allocation ratios
 
     def do_logs_grow(self) -> None:
         self.split.move(STEP)
@@ -99,8 +108,12 @@ class MainScreen(ActionsMixin, ViewMixin, Screen):
             return HOSTS
         return INSTANCES if isinstance(focused, Input) else None
 
-    # -- engine updates (called by the app on the UI thread) ---------------------------
-    def apply(self, instances: list[dict], hosts: list[dict]) -> None:
+    # -- the client's updates (called by the app on the UI thread) ----------------------
+    def apply(self, instances: list[dict], hosts: list[dict], full: bool = False) -> None:
+        """Changed records; full: every record there is (a snapshot): the others are gone."""
+        if full:
+            self.instances.keep_only({i["uuid"] for i in instances})
+            self.hosts.keep_only({h["name"] for h in hosts})
         if hosts:
             self.hosts.upsert(hosts, "name")
             down = {h["name"] for h in self.hosts.records.values() if h["state"] != "up"}
@@ -111,12 +124,12 @@ class MainScreen(ActionsMixin, ViewMixin, Screen):
             for i in instances:
                 self.logs.names[i["uuid"]] = i["name"]
             self.instances.upsert(instances, "uuid")
-        if instances or hosts:
+        if instances or hosts or full:
             self.update_titles()
             # The key bar depends on the selected (or marked) rows and their hosts only.
             table = self.instances
             watched = table.marked | {table.selected_key}
-            if hosts or any(i["uuid"] in watched for i in instances):
+            if hosts or full or any(i["uuid"] in watched for i in instances):
                 self.refresh_keys()
 
     # -- keys --------------------------------------------------------------------------

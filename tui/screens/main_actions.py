@@ -156,6 +156,8 @@ class ActionsMixin:
         if kind == "flavors":  # the next flavor up: a resize must change flavor
             flavors = self.app.catalog["flavors"]
             names = [f["name"] for f in flavors]
+            if not names:
+                return None
             at = names.index(inst["flavor"]) if inst["flavor"] in names else -1
             return names[min(at + 1, len(names) - 1)]
         return inst.get("image")

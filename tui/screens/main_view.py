@@ -180,7 +180,7 @@ class ViewMixin:
 
     @work(thread=True, group="quit", exclusive=True)
     def _ask_in_flight(self) -> None:
-        rows = self.app.engine.in_flight()
+        rows = self.app.in_flight()
         self.app.call_from_thread(self._quit_or_ask, rows)
 
     def _quit_or_ask(self, rows: list[dict]) -> None:

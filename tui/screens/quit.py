@@ -76,7 +76,7 @@ class QuitDialog(ModalScreen[bool | None]):
     # -- the live list (a worker: in_flight() reads the store) --------------------------
     @work(thread=True, group="in-flight", exclusive=True)
     def poll(self) -> None:
-        rows = self.app.engine.in_flight()
+        rows = self.app.in_flight()
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.show, rows)
 

@@ -116,6 +116,15 @@ class DiffTable(DataTable):
             changed.append(key)
         self._sync(changed)
 
+    def keep_only(self, keys: set[str]) -> None:
+        """A full picture came (a snapshot after a reconnection): rows not in it are gone."""
+        gone = [key for key in self.records if key not in keys]
+        for key in gone:
+            del self.records[key]
+            self.marked.discard(key)
+        if gone:
+            self._sync(gone)
+
     def _cells(self, record: dict) -> tuple:
         cells = self.cells(record)
         for cell in cells:

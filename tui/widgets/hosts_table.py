@@ -49,12 +49,9 @@ class HostsTable(DiffTable):
     MIN_WIDTHS = {"status": 24, "uri": 10}  # a disabled reason reads in full up to 24
 
     def ratios(self) -> tuple[float, float, float]:
-        """The scheduler's (cpu, ram, disk) allocation ratios."""
-        engine = getattr(self.app, "engine", None)
-        sc = engine.config.scheduler if engine is not None else None
-        if sc is None:
-            return 1.0, 1.0, 1.0
-        return sc.cpu_allocation_ratio, sc.ram_allocation_ratio, sc.disk_allocation_ratio
+        """The scheduler's (cpu, ram, disk) allocation ratios, as the client's info says."""
+        ratios = (getattr(self.app, "info", None) or {}).get("allocation_ratios")
+        return tuple(ratios) if ratios else (1.0, 1.0, 1.0)
 
     def cells(self, h: dict) -> tuple:
         down = h["state"] != "up"

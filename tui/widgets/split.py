@@ -1,5 +1,6 @@
-"""The split between the tables and the log panes: moved with keys and remembered across runs in the state dir, in `console.json` (0600),
-which only holds the console's own layout preferences."""
+"""The split between the tables and the log panes: moved with keys and remembered across
+runs in `console.json` (0600), which only holds the console's own layout preferences: in the
+state dir when the service runs on this machine, else in ~/.config/novatui."""
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ def load_prefs(state_dir: Path) -> dict:
 
 def save_prefs(state_dir: Path, prefs: dict) -> None:
     """Written whole to a temporary file (0600 from its creation) and moved into place."""
+    Path(state_dir).mkdir(parents=True, exist_ok=True)
     path = Path(state_dir) / PREFS_FILE
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -45,14 +47,19 @@ class PaneSplit:
     on its screen (novatui.tcss has one rule for each): a class, not an inline style, so
     that other rules (the panes zoomed to full screen) still win over it."""
 
-    def __init__(self, target: Widget, state_dir: Path | None, read_only: bool = False) -> None:
-        self.target, self.state_dir, self.read_only = target, state_dir, read_only
+    def __init__(self, target: Widget, read_only: bool = False) -> None:
+        self.target, self.read_only = target, read_only
+        self.state_dir: Path | None = None   # where it is remembered, once known
         self.percent = DEFAULT_PERCENT
 
     def restore(self) -> None:
-        """The remembered split (a tiny local file, read once at start)."""
-        if self.state_dir is not None:
-            self.percent = _clamp(load_prefs(self.state_dir).get("logs_percent", DEFAULT_PERCENT))
+        """The default split, until use() says where the remembered one is."""
+        self._apply()
+
+    def use(self, state_dir: Path, prefs: dict) -> None:
+        """The remembered split (`prefs`, read off the UI thread from `state_dir`)."""
+        self.state_dir = state_dir
+        self.percent = _clamp(prefs.get("logs_percent", DEFAULT_PERCENT))
         self._apply()
 
     def move(self, delta: int) -> int:
