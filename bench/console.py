@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from textual import events  # noqa: E402
 
+from core.cli import embed  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
 from core.events import InstanceChanged  # noqa: E402
@@ -63,7 +64,7 @@ def feeder(app, instances, rate, stop):
         inst = dict(instances[i % len(instances)])
         inst["vm_state"] = "paused" if (i // len(instances)) % 2 == 0 else "active"
         inst["power_state"] = 3 if inst["vm_state"] == "paused" else 1
-        app._on_engine_event(InstanceChanged(inst))
+        app._on_client_event(InstanceChanged(inst))
         i += 1
         next_at += period
         delay = next_at - time.perf_counter()
@@ -81,7 +82,8 @@ async def run(n: int, hosts: int) -> None:
         for r in reqs:
             engine.wait(r, 600)
         instances = engine.instances()
-        app = NovaApp(engine)
+        client, service = embed(engine)
+        app = NovaApp(client, service)
         start = time.perf_counter()
         async with app.run_test(size=(200, 60)) as pilot:
             while app.main.instances.row_count < n:
@@ -111,10 +113,11 @@ async def run(n: int, hosts: int) -> None:
                 stop.set()
                 t.join()
                 elapsed = time.perf_counter() - t0
-                while app._events:
+                while app.feed.events:
                     await asyncio.sleep(0.01)
                 absorbed.append((rate, sent[0] / elapsed, statistics.median(lat), p(lat, 0.95), max(lat)))
-        engine.stop()
+        client.close()
+        service.stop()
 
     print(f"{n} instances on {hosts} simulated hosts, headless console 200x60")
     print(f"time to first full paint:         {first_paint * 1000:8.0f} ms")

@@ -31,10 +31,10 @@ import libvirt  # noqa: E402
 from textual import events  # noqa: E402
 
 from bench.engine_ops import write_inventory  # noqa: E402
-from core.cli import attach  # noqa: E402
+from core.cli import attach, embed  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
-from core.service import Service, find_service  # noqa: E402
+from core.service import find_service  # noqa: E402
 from tui.app import NovaApp  # noqa: E402
 
 
@@ -117,9 +117,7 @@ def libvirt_floor(runs: int = 200) -> float:
 
 
 def embedded(config, state_dir, n, presses, changes) -> dict:
-    engine = Engine(config, state_dir).start()
-    service = Service(engine).start()
-    client = attach(service.socket_url, False)
+    client, service = embed(Engine(config, state_dir).start())
     try:
         return asyncio.run(run_console(client, service, n, presses, changes))
     finally:

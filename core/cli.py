@@ -77,8 +77,13 @@ def open_client(args):
     if args.read_only:  # drives nothing: watches the store the others write
         engine = Engine(config, state_dir, read_only=True, own="none").start(ready_timeout=0)
         return LocalClient(engine, poll=True), None
+    return embed(Engine(config, state_dir).start(ready_timeout=0))  # hosts come up meanwhile
+
+
+def embed(engine):
+    """(client, service): the engine served on its state dir's socket by this process, and
+    an HTTP client of it, as a console with no service to attach to runs."""
     from .service import Service
-    engine = Engine(config, state_dir).start(ready_timeout=0)  # hosts come up meanwhile
     try:
         service = Service(engine).start()
     except BaseException:

@@ -14,8 +14,8 @@ from abc import ABC, abstractmethod
 from typing import Callable
 
 from .api import Request
-from .events import HostChanged, InstanceChanged, Snapshot
-from .logs import LogLine, read_tail
+from .events import HostChanged, InstanceChanged, LogEmitted, Snapshot
+from .logs import LogLine, LogTail, read_tail
 from .views import server_detail
 
 Listener = Callable[[object], None]
@@ -211,11 +211,15 @@ class LocalClient(Client):
         self.engine.unsubscribe(listener)
 
     def _watch(self, listener: Listener) -> None:
-        """Changes made by other processes sharing the store come without events; heartbeats
-        age without events (a host that stops answering turns down)."""
+        """Changes made by other processes sharing the store come without events, and so do
+        the lines they log; heartbeats age without events (a host that stops answering turns
+        down)."""
         polled_at, hosts_at = time.time(), 0.0
+        tail = LogTail(self.engine.state_dir / "logs")
         listener(Snapshot(self.engine.instances(), self.engine.hosts()))
         while not self._stop.wait(POLL_SECONDS):
+            for line in tail.read():
+                listener(LogEmitted(line))
             for inst in self.engine.store.changed_since(polled_at):
                 polled_at = max(polled_at, inst["updated_at"])
                 listener(InstanceChanged(inst))

@@ -86,6 +86,40 @@ def read_tail(log_dir: Path, limit: int = 2000, max_bytes: int = 1 << 20) -> lis
     return lines[-limit:]
 
 
+class LogTail:
+    """The lines other processes append to the three files, from where they end now: how a
+    read-only console with no service to attach to follows what the others do."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self._at = {s: self._size(s) for s in SERVICES}
+
+    def _size(self, service: str) -> int:
+        try:
+            return (self.log_dir / f"{service}.log").stat().st_size
+        except OSError:
+            return 0
+
+    def read(self) -> list[LogLine]:
+        lines: list[LogLine] = []
+        for service in SERVICES:
+            size = self._size(service)
+            if size < self._at[service]:  # rotated or truncated: from its start
+                self._at[service] = 0
+            if size == self._at[service]:
+                continue
+            with open(self.log_dir / f"{service}.log", "rb") as f:
+                f.seek(self._at[service])
+                chunk = f.read(size - self._at[service])
+            done = chunk.rfind(b"\n") + 1      # a line still being written waits
+            self._at[service] += done
+            lines += [ln for ln in (parse_line(service, t) for t in
+                                    chunk[:done].decode(errors="replace").splitlines())
+                      if ln is not None]
+        lines.sort(key=lambda ln: ln.time)
+        return lines
+
+
 class LogSink:
     """read_only: lines reach the listeners but no file is opened or written."""
 

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.config import load_config  # noqa: E402
+from core.cli import embed  # noqa: E402
 from core.engine import Engine  # noqa: E402
 from tui.app import NovaApp  # noqa: E402
 
@@ -73,9 +74,10 @@ async def shoot() -> None:
         tmp = Path(tmp)
         config = load_config(inventory(tmp))
         engine = Engine(config, tmp / "state").start()
+        populate(engine)
+        client, service = embed(engine)
         try:
-            populate(engine)
-            app = NovaApp(engine)
+            app = NovaApp(client, service)
             async with app.run_test(size=(150, 44)) as pilot:
                 await pilot.pause(1.0)
                 table = app.main.instances
@@ -108,7 +110,8 @@ async def shoot() -> None:
                 while engine.instance("bulk1")["task_state"]:
                     await pilot.pause(0.1)
         finally:
-            engine.stop()
+            client.close()
+            service.stop()
     for name in ("main", "main-80x24", "detail", "migration"):
         print(OUT / f"{name}.svg")
 

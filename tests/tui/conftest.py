@@ -27,10 +27,9 @@ import core.logs
 import core.osapi.app
 import core.store
 import tui.widgets.instances_table
-from core.cli import attach
+from core.cli import embed
 from core.client import LocalClient
 from core.engine import Engine
-from core.service import Service
 from tests.conftest import make_config
 from tui.app import NovaApp
 
@@ -111,8 +110,7 @@ def quiet_start(engine: Engine) -> None:
 def attached_console(engine: Engine) -> NovaApp:
     """The console of a writable engine, as `novatui` with no service running makes it: the
     engine served on the state dir's socket by this process, the console its HTTP client."""
-    service = Service(engine).start()
-    return NovaApp(attach(service.socket_url, False), embedded=service)
+    return NovaApp(*embed(engine))
 
 
 def read_only_console(engine: Engine) -> NovaApp:

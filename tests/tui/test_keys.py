@@ -323,8 +323,11 @@ async def test_a_read_only_console_sees_what_another_process_changes(console_env
             await until(pilot, lambda: app.main.instances.row_count == 1)
             owner.request("lock", "shared")  # API-only: no event reaches this console
             await until(pilot, lambda: "[L]" in app.main.instances.get_row(inst["uuid"])[0].plain, 5)
-            launch(owner, "later")
+            later = launch(owner, "later")
             await until(pilot, lambda: app.main.instances.row_count == 2, 5)
+            # and the other process's log lines reach the panes: read from its files
+            await until(pilot, lambda: f"[instance: {later['uuid'][:8]} later] Instance spawned"
+                        in app.main.logs.pane_text("n-cpu"), 5)
         close_console(app)
     finally:
         owner.stop()
