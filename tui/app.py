@@ -14,6 +14,7 @@ from typing import Callable
 
 from textual import work
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.notifications import Notification, Notify
 
 from core.client import Client
@@ -72,9 +73,19 @@ class NovaApp(App):
         self._show_title()
 
     def _show_title(self) -> None:
+        """Which inventory, and how: the service this console runs (serving), the one it is
+        attached to, or an engine of its own (a read-only console with no service)."""
         prefix = "READ-ONLY · " if self.read_only else ""
-        self.sub_title = prefix + (f"lost the service at {self.client.label} — reconnecting…"
-                                   if self._lost else self.client.label)
+        config = self.info.get("config")
+        if self._lost:
+            where = f"lost the service at {self.client.label} — reconnecting…"
+        elif not self.client.attached:
+            where = self.client.label
+        elif self.embedded is not None:
+            where = f"{config or ''} · serving {self.client.label}".lstrip(" ·")
+        else:
+            where = f"attached to {self.client.label}" + (f" ({config})" if config else "")
+        self.sub_title = prefix + where
 
     # -- start -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -119,8 +130,8 @@ class NovaApp(App):
         self.catalog.update(flavors=info["flavors"], zones=info["zones"], images=images)
         if info.get("read_only") and not self.read_only:
             self.read_only = True
-            self._show_title()
             self.main.refresh_keys()
+        self._show_title()
         self.main.use_info(info, directory, prefs)
 
     @work(thread=True, group="history", exclusive=True)
@@ -146,13 +157,14 @@ class NovaApp(App):
     def on_client_events(self, _: ClientEvents | None = None) -> None:
         """Drain and coalesce: the last state of each instance and host wins."""
         self._rung = False
-        if not self.main.is_attached:  # the console is closing: its tables are gone
-            return
         changes = self.feed.drain()
         for event in changes.failed:
             self.post_message(ActionDone(event.action, event.instance_uuid, False, event.message))
-        self.main.apply(list(changes.instances.values()), list(changes.hosts.values()),
-                        full=changes.full)
+        try:
+            self.main.apply(list(changes.instances.values()), list(changes.hosts.values()),
+                            full=changes.full)
+        except NoMatches:  # the console is closing: its tables are already gone
+            return
         for event in changes.service:
             self._service_changed(event)
 
