@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 import uuid as uuidlib
-from dataclasses import dataclass
 from typing import Callable
 
 from . import states as S
@@ -16,19 +15,11 @@ from .bus import CONDUCTOR, MessageBus, compute_topic
 from .config import Config, validate_name
 from .crashpoints import crash_point
 from .errors import Conflict, InstanceInvalidState, InvalidInput, ReadOnly, only_one
-from .events import ActionFinished, InstanceChanged
+from .events import ActionFinished, InstanceChanged, Request
 from .hosts import host_views
 from .images import ImageStore
 from .logs import LogSink, ServiceLog
 from .store import Store
-
-
-@dataclass(frozen=True)
-class Request:
-    request_id: str
-    instance_uuid: str
-    action: str
-    done: bool = False    # API-only actions finish at once
 
 
 def new_request_id() -> str:

@@ -21,8 +21,6 @@ from .cli_parser import CLIError, build_parser
 from .config import default_state_dir, load_config
 from .errors import NovaError
 from .service import find_service
-from .statedir import STORE_FILE, prepare_state_dir
-from .store import describe_db_error
 
 
 def resolve_config(arg: str | None) -> Path:
@@ -64,6 +62,7 @@ def open_client(args):
     running = find_service(_state_dir_arg(args))
     if running is not None:
         return attach(f"unix:{running['socket']}", args.read_only), None
+    from .statedir import prepare_state_dir
     config = load_config(resolve_config(args.config))
     # A mistyped --state-dir must not start an empty cloud: only the default one, or an
     # explicit --init, creates a state dir.
@@ -97,6 +96,7 @@ def serve(args) -> int:
     from .engine import Engine
     from .osapi.auth import ensure_tokens, is_loopback
     from .service import Service, check_no_service, parse_listen
+    from .statedir import prepare_state_dir
     listen = parse_listen(args.listen) if args.listen else None
     if listen is not None and not is_loopback(listen[0]) and not args.token:
         raise CLIError(f"novatui serve: refusing to listen on {args.listen} without a token: "
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"novatui: {e}", file=sys.stderr)
         return EXIT_FAILED
     except sqlite3.DatabaseError as e:
+        from .statedir import STORE_FILE
+        from .store import describe_db_error
         print(f"novatui: {describe_db_error(_state_dir_arg(args) / STORE_FILE, e)}",
               file=sys.stderr)
         return EXIT_FAILED

@@ -35,6 +35,14 @@ def version() -> str:
         return "unknown"
 
 
+class _Version(argparse.Action):
+    """--version, with the package metadata read only when it is asked for."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"novatui {version()}")
+        parser.exit()
+
+
 COMPUTE_VERBS = ("start", "stop", "pause", "unpause", "suspend", "resume", "lock", "unlock",
                  "unrescue", "unshelve")
 
@@ -117,7 +125,7 @@ def _servers(sub):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="novatui", description="Run virtual machines on libvirt hosts, the way "
                 "OpenStack Nova does. Without a command, starts the console.")
-    p.add_argument("--version", action="version", version=f"novatui {version()}")
+    p.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     p.add_argument("--config", help="inventory file (default: $NOVATUI_CONFIG, ./hosts.toml, "
                    "~/.config/novatui/hosts.toml)")
     p.add_argument("--state-dir", help="an existing state directory (default: $NOVATUI_STATE_DIR "

@@ -13,8 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import Callable
 
-from .api import Request
-from .events import HostChanged, InstanceChanged, LogEmitted, Snapshot
+from .events import HostChanged, InstanceChanged, LogEmitted, Request, Snapshot
 from .logs import LogLine, LogTail, read_tail
 from .views import server_detail
 

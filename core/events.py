@@ -6,6 +6,15 @@ from dataclasses import dataclass
 from .logs import LogLine
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a client holds of a request the API accepted."""
+    request_id: str
+    instance_uuid: str
+    action: str
+    done: bool = False    # API-only actions finish at once
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceChanged:
     instance: dict

@@ -12,13 +12,18 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
 
-import httpx
+import sys
+
+# httpx imports its own command-line tool on import (rich, click, pygments: ~40 ms of a CLI
+# call's start-up) and falls back to a stub when that import fails. We never run it.
+sys.modules.setdefault("httpx._main", None)
+import httpx  # noqa: E402
 
 from .actions import ACTIONS
-from .api import Request
 from .client import Client, Listener
 from .errors import (Conflict, InstanceInvalidState, InstanceIsLocked, InvalidInput, NotFound,
                      NovaError, ReadOnly)
+from .events import Request
 from .http_events import EventStream, reason_of
 from .logs import LogLine
 

@@ -8,7 +8,6 @@ service to attach to runs one inside itself and serves other clients while it ru
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -82,7 +81,7 @@ class Service:
         self.socket_path = self.state_dir / SOCKET_FILE
         self.url = None if listen is None else \
             f"http://{'[' + listen[0] + ']' if ':' in listen[0] else listen[0]}:{listen[1]}"
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = None   # the HTTP thread's asyncio loop
         self._runner = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -106,6 +105,7 @@ class Service:
         return self
 
     def _run(self) -> None:
+        import asyncio   # here: a CLI that only finds the service does not pay for it
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         try:
