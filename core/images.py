@@ -16,9 +16,29 @@ from .store import Store
 CONFIGURED_IMAGES = uuidlib.UUID("7f0c2a1e-8d4b-5c3a-9e61-4b2f0d9a6c15")  # uuid5 namespace
 
 
+QCOW2_MAGIC = b"QFI\xfb"
+
+
 def disk_format_of(path: Path) -> str:
     with open(path, "rb") as f:
-        return "qcow2" if f.read(4) == b"QFI\xfb" else "raw"
+        return "qcow2" if f.read(4) == QCOW2_MAGIC else "raw"
+
+
+def qcow2_refusal(path: Path) -> str | None:
+    """Why a qcow2 image may not be registered: one that names a backing file or an
+    external data file would let a guest read a file of its host (Glance's format
+    inspector refuses both; CVE-2022-47951, CVE-2024-32498). None for a safe one, and
+    for anything that is not qcow2."""
+    with open(path, "rb") as f:
+        header = f.read(80)
+    if header[:4] != QCOW2_MAGIC or len(header) < 20:
+        return None
+    version = int.from_bytes(header[4:8], "big")
+    if int.from_bytes(header[8:16], "big") != 0:
+        return "it names a backing file"
+    if version >= 3 and len(header) >= 80 and int.from_bytes(header[72:80], "big") & 0x4:
+        return "it names an external data file"
+    return None
 
 
 class ImageStore:
@@ -61,6 +81,9 @@ class ImageStore:
         file = Path(file)
         if not file.is_file():
             raise InvalidInput(f"image file {file} does not exist or is not a file")
+        refusal = qcow2_refusal(file)
+        if refusal is not None:
+            raise InvalidInput(f"image file {file} is refused: {refusal}")
         return self._register(ImageSpec(name=name, disk_format=disk_format_of(file), file=file))
 
     def new_snapshot(self, name: str, instance_uuid: str, disk_format: str) -> dict:
@@ -89,7 +112,10 @@ class ImageStore:
             Path(data).unlink(missing_ok=True)
             state = image["status"] if image else "deleted"
             raise Conflict(f"Image status transition from {state} to saving is not allowed")
-        found = disk_format_of(Path(data))
+        found, refusal = disk_format_of(Path(data)), qcow2_refusal(Path(data))
+        if refusal is not None:
+            Path(data).unlink(missing_ok=True)
+            raise InvalidInput(f"Image {image['name']} is refused: {refusal}")
         if found != image["disk_format"]:
             Path(data).unlink(missing_ok=True)
             raise InvalidInput(f"Image content does not match disk_format: the data is "

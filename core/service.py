@@ -31,7 +31,8 @@ def parse_listen(text: str) -> tuple[str, int]:
     """HOST:PORT (or [v6]:PORT, or :PORT for 127.0.0.1), one clear line when it is not."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdigit() and len(port) <= 5) \
+            or not 0 < int(port) < 65536:
         raise ServiceError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:{DEFAULT_PORT}")
     return host, int(port)
 
@@ -73,6 +74,10 @@ class Service:
 
     def __init__(self, engine, listen: tuple[str, int] | None = None,
                  tcp_needs_token: bool = False, tokens: dict[str, str] | None = None):
+        from .osapi.auth import is_loopback
+        if listen is not None and not is_loopback(listen[0]) and not (tcp_needs_token and tokens):
+            raise ServiceError(f"refusing to listen on {listen[0]}:{listen[1]} without a token: "
+                               "only loopback and the Unix socket go without one")
         self.engine = engine
         self.listen = listen
         self.tcp_needs_token = tcp_needs_token
@@ -112,6 +117,10 @@ class Service:
             self._loop.run_until_complete(self._serve())
         except BaseException as e:  # noqa: BLE001 - handed to start()'s caller
             self._error = self._describe(e)
+            if self._runner is not None:   # the socket may be bound already: let it go
+                self._loop.run_until_complete(self._runner.cleanup())
+                self.socket_path.unlink(missing_ok=True)
+            self._loop.close()
             self._started.set()
             return
         self._started.set()
@@ -136,11 +145,9 @@ class Service:
         await self._runner.setup()
         if self.socket_path.exists() or self.socket_path.is_symlink():
             self.socket_path.unlink()   # a dead service's (find_service said none answers)
-        old_umask = os.umask(0o077)     # the socket is born 0600: only its owner connects
-        try:
-            await web.UnixSite(self._runner, str(self.socket_path)).start()
-        finally:
-            os.umask(old_umask)
+        # In the 0700 state dir, under novatui's umask 077: no one else can reach it even
+        # before the chmod makes it 0600.
+        await web.UnixSite(self._runner, str(self.socket_path)).start()
         os.chmod(self.socket_path, 0o600)
         if self.listen is not None:
             await web.TCPSite(self._runner, self.listen[0], self.listen[1],

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from ..engine import Engine
 from ..errors import NovaError
-from .auth import AUTH, Auth
-from .common import ENGINE, READ_ONLY, REQUEST_ID, fault, fault_body, nova_fault
+from .auth import AUTH, Auth, transport_kind
+from .common import ENGINE, MAX_BODY, READ_ONLY, REQUEST_ID, fault, fault_body, nova_fault
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # novatui's own extension (the console's records and event stream) writes no access line:
@@ -64,6 +64,10 @@ async def auth_and_read_only(request: web.Request, handler) -> web.StreamRespons
     if role is None:
         return web.json_response(fault_body(401, "The request you have made requires "
                                                  "authentication."), status=401)
+    if transport_kind(request) == "tcp" and request.headers.get("X-Auth-Token") is None:
+        why = auth.foreign(request)
+        if why is not None:
+            return fault(403, f"{why}: use a token, or connect from this machine")
     read_only = role == "reader" or request.headers.get("X-Novatui-Read-Only", "") == "1"
     request[READ_ONLY] = read_only
     if read_only and request.method in MUTATING:
@@ -75,7 +79,7 @@ async def auth_and_read_only(request: web.Request, handler) -> web.StreamRespons
 def make_app(engine: Engine, auth: Auth) -> web.Application:
     from . import compute, events, ext, identity, images
     app = web.Application(middlewares=[nova_request, auth_and_read_only],
-                          client_max_size=64 * 1024 ** 3)  # image uploads
+                          client_max_size=MAX_BODY)  # image data streams past it
     app[ENGINE] = engine
     app[AUTH] = auth
     for module in (compute, images, identity, ext, events):

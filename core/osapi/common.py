@@ -17,6 +17,7 @@ ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 READ_ONLY: web.RequestKey[bool] = web.RequestKey("read_only", bool)
 
+MAX_BODY = 1 << 20   # JSON bodies; image data is streamed to disk, not read whole
 MIN_VERSION = (2, 1)
 MAX_VERSION = (2, 96)
 
@@ -60,11 +61,20 @@ async def off_loop(fn: Callable, *args, **kwargs) -> Any:
         None, functools.partial(fn, *args, **kwargs))
 
 
+class UnsupportedMediaType(NovaError):
+    code = 415
+
+
 async def json_body(request: web.Request) -> dict:
-    """The request's JSON object, or Nova's 400."""
+    """The request's JSON object, or Nova's 400 (415 when it is not sent as JSON: a web
+    page's cross-site form post cannot send application/json without asking first).
+    Bodies are at most MAX_BODY bytes (the app's client_max_size: 413 beyond)."""
+    if request.content_type != "application/json" and request.can_read_body:
+        raise UnsupportedMediaType(f"Unsupported Content-Type {request.content_type!r}: "
+                                   "send application/json")
     try:
         body = json.loads(await request.read() or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("Malformed request body") from None
     if not isinstance(body, dict):
         raise BadRequest("Malformed request body: a JSON object is expected")
@@ -75,7 +85,7 @@ class BadRequest(NovaError):
     code = 400
 
 
-_VERSION = re.compile(r"(\d+)\.(\d+)")
+_VERSION = re.compile(r"(\d{1,4})\.(\d{1,4})")
 
 
 def microversion(request: web.Request) -> tuple[int, int]:
@@ -97,7 +107,7 @@ def microversion(request: web.Request) -> tuple[int, int]:
     m = _VERSION.fullmatch(asked.strip())
     if m is None:
         raise web.HTTPBadRequest(text=json.dumps(fault_body(
-            400, f"API Version String {asked} is of invalid format. Must be of format "
+            400, f"API Version String {asked[:40]!r} is of invalid format. Must be of format "
                  "MajorNum.MinorNum.")), content_type="application/json")
     version = (int(m[1]), int(m[2]))
     if not MIN_VERSION <= version <= MAX_VERSION:

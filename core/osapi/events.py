@@ -53,6 +53,7 @@ class EventHub:
         self._pending: deque = deque()
         self._scheduled = False
         self._hosts: dict[str, dict] = {}
+        self._host_seq: dict[str, int] = {}   # engine events per host: they beat a look
         self.finished: asyncio.Event | None = None  # set and replaced as actions finish
         self.closed = False
 
@@ -66,14 +67,19 @@ class EventHub:
     # engine threads
     def _on_event(self, event: object) -> None:
         item = event_dict(event)
-        if item is None:
+        if item is None or self.closed:
             return
         if item["type"] == "host":
-            self._hosts[item["host"]["name"]] = item["host"]
+            name = item["host"]["name"]
+            self._hosts[name] = item["host"]
+            self._host_seq[name] = self._host_seq.get(name, 0) + 1
         self._pending.append(item)
         if not self._scheduled:
             self._scheduled = True
-            self.loop.call_soon_threadsafe(self._flush)
+            try:
+                self.loop.call_soon_threadsafe(self._flush)
+            except RuntimeError:  # the loop closed under us: the service is stopping
+                pass
 
     # the loop
     def _flush(self) -> None:
@@ -101,7 +107,10 @@ class EventHub:
             await asyncio.sleep(HOST_LOOK_SECONDS)
             if not self.streams:
                 continue
+            seq = dict(self._host_seq)
             views = await off_loop(self.engine.hosts)
+            # a host an engine event told of while we read is fresher than what we read
+            views = [v for v in views if self._host_seq.get(v["name"]) == seq.get(v["name"])]
             changed = [v for v in views if self._hosts.get(v["name"], {}) | {"heartbeat": None}
                        != v | {"heartbeat": None}]
             for v in views:
@@ -120,6 +129,8 @@ class EventHub:
     def close(self) -> None:
         self.closed = True
         self.engine.unsubscribe(self._on_event)
+        if self.finished is not None:
+            self.finished.set()   # long polls see `closed` and end
         if self._host_watch is not None:
             self._host_watch.cancel()
         for queue in list(self.streams):
@@ -146,13 +157,15 @@ async def stream(request: web.Request) -> web.StreamResponse:
             except asyncio.TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
-            if batch is None:  # the service stops, or this client fell too far behind
-                break
-            while not queue.empty():
+            while batch is not None and not queue.empty():
                 more = queue.get_nowait()
-                if more is None:
-                    break
-                batch = batch + more
+                batch = None if more is None else batch + more
+            if batch is None:
+                # The service stops, or this client fell too far behind: end the stream.
+                # The client reconnects and starts again from a snapshot (and fetches the
+                # log lines it missed), so what was queued for it is not worth sending.
+                response.force_close()
+                break
             await response.write(sse("batch", batch))
     except (ConnectionResetError, ConnectionError):
         pass
