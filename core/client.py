@@ -49,16 +49,28 @@ def instance_detail(engine, uuid: str) -> dict:
             "actions": engine.store.list_actions(inst["uuid"])}
 
 
-def domain_xml(engine, uuid: str, timeout: float = 10.0) -> str:
-    """The guest's libvirt XML, or a sentence saying why there is none."""
-    inst = engine.api.get_instance(uuid)
-    future = engine.domain_xml(inst)
+def xml_sentence(future, error: BaseException | None = None) -> str:
+    """The guest's libvirt XML from the engine's future (None: no host this process drives
+    has the domain) once it is done, or the sentence saying why there is none; `error`:
+    why waiting for it ended (a timeout)."""
     if future is None:
         return "the domain is not defined on a host this service drives"
+    if error is None:
+        error = future.exception()
+    if error is not None:
+        return f"could not read the domain XML: {error}"
+    return future.result() or "no domain on the host"
+
+
+def domain_xml(engine, uuid: str, timeout: float = 10.0) -> str:
+    """The guest's libvirt XML, or a sentence saying why there is none."""
+    future = engine.domain_xml(engine.api.get_instance(uuid))
     try:
-        return future.result(timeout=timeout) or "no domain on the host"
+        if future is not None:
+            future.result(timeout=timeout)
     except Exception as e:  # noqa: BLE001 - shown, not raised
-        return f"could not read the domain XML: {e}"
+        return xml_sentence(future, e)
+    return xml_sentence(future)
 
 
 class Client(ABC):

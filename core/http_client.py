@@ -47,19 +47,53 @@ def _conflict(message: str) -> NovaError:
 
 
 ERRORS: dict[int, Callable[[str], NovaError]] = {
-    400: InvalidInput, 403: ReadOnly, 404: NotFound, 409: _conflict}
+    400: InvalidInput, 403: ReadOnly, 404: NotFound, 409: _conflict, 503: ServiceUnavailable}
+QUOTED_CHARS = 80   # what a message quotes of a body that is not the service's JSON
+
+
+def _where(response: httpx.Response) -> str:
+    """'GET http://host/path: HTTP 502 Bad Gateway', for a message about a response."""
+    return f"{response.request.method} {response.request.url}: HTTP {response.status_code} " \
+           f"{response.reason_phrase}".rstrip()
+
+
+def _quoted(response: httpx.Response) -> str:
+    """The start of a body, on one line."""
+    try:
+        text = " ".join(response.text.split())
+    except (UnicodeDecodeError, LookupError):
+        return "(not text)"
+    if not text:
+        return "(empty)"
+    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 3] + "..."
 
 
 def error_of(response: httpx.Response) -> NovaError:
     """Nova's fault body ({"itemNotFound": {"code": 404, "message": ...}}) as core.errors'
-    exception, with the service's message."""
+    exception, with the service's message; any other answer (a proxy's HTML page) is one
+    line naming the URL and the status."""
     try:
         body = response.json()
         message = next(iter(body.values()))["message"]
+        if not isinstance(message, str):
+            raise TypeError(message)
     except (ValueError, TypeError, KeyError, StopIteration, AttributeError):
-        message = f"HTTP {response.status_code} {response.reason_phrase}: " \
-                  f"{response.text.strip()[:200]}"
+        message = f"{_where(response)}, not a novatui answer: {_quoted(response)}"
     return ERRORS.get(response.status_code, NovaError)(message)
+
+
+def body_of(response: httpx.Response, *keys: str):
+    """The JSON body of a response, down `keys`; one line naming the URL and the status
+    when it is not the service's JSON (a proxy's page, a redirect)."""
+    try:
+        body = response.json()
+        for key in keys:
+            body = body[key]
+        return body
+    except (ValueError, TypeError, KeyError, IndexError):
+        missing = f" with {'.'.join(keys)}" if keys else ""
+        raise NovaError(f"{_where(response)}: not the JSON{missing} a novatui service "
+                        f"answers: {_quoted(response)}") from None
 
 
 def _path(ref: str) -> str:
@@ -101,48 +135,45 @@ class HttpClient(Client):
             raise error_of(response)
         return response
 
-    def _get(self, path: str, **kw) -> dict:
-        return self._call("GET", path, **kw).json()
+    def _get(self, path: str, *keys: str, **kw):
+        return body_of(self._call("GET", path, **kw), *keys)
 
     # -- reads -----------------------------------------------------------------------------
     def info(self) -> dict:
         return self._get("/novatui/info")
 
     def instances(self, host=None):
-        return self._get("/novatui/instances", params={"host": host} if host else None)["instances"]
-
-    def _instance(self, ref: str) -> dict:
-        return self._get(f"/novatui/instances/{_path(ref)}")
+        return self._get("/novatui/instances", "instances", params={"host": host} if host else None)
 
     def instance(self, ref):
-        return self._instance(ref)["instance"]
+        return self._get(f"/novatui/instances/{_path(ref)}", "instance")
 
     def fault(self, uuid):
-        return self._instance(uuid)["fault"]
+        return self._get(f"/novatui/instances/{_path(uuid)}", "fault")
 
     def actions(self, uuid):
-        return self._get(f"/novatui/instances/{_path(uuid)}/actions")["actions"]
+        return self._get(f"/novatui/instances/{_path(uuid)}/actions", "actions")
 
     def detail(self, uuid):
         return self._get(f"/novatui/instances/{_path(uuid)}/detail")
 
     def domain_xml(self, uuid):
-        return self._get(f"/novatui/instances/{_path(uuid)}/xml")["xml"]
+        return self._get(f"/novatui/instances/{_path(uuid)}/xml", "xml")
 
     def hosts(self):
-        return self._get("/novatui/hosts")["hosts"]
+        return self._get("/novatui/hosts", "hosts")
 
     def images(self):
-        return self._get("/novatui/images")["images"]
+        return self._get("/novatui/images", "images")
 
     def image(self, ref):
-        return self._get(f"/novatui/images/{_path(ref)}")["image"]
+        return self._get(f"/novatui/images/{_path(ref)}", "image")
 
     def image_users(self, image_id):
-        return self._get(f"/novatui/images/{_path(image_id)}")["users"]
+        return self._get(f"/novatui/images/{_path(image_id)}", "users")
 
     def log_history(self):
-        return [LogLine(**fields) for fields in self._get("/novatui/logs")["lines"]]
+        return [LogLine(**fields) for fields in self._get("/novatui/logs", "lines")]
 
     def in_flight(self):
         return []  # the service carries the work, not this process
@@ -150,15 +181,17 @@ class HttpClient(Client):
     # -- requests --------------------------------------------------------------------------
     @staticmethod
     def _request_of(response: httpx.Response, uuid: str, action: str) -> Request:
-        return Request(response.headers["x-openstack-request-id"], uuid, action,
-                       done=response.headers.get("X-Novatui-Done") == "1")
+        rid = response.headers.get("x-openstack-request-id")
+        if not rid:
+            raise NovaError(f"{_where(response)}: the answer has no x-openstack-request-id")
+        return Request(rid, uuid, action, done=response.headers.get("X-Novatui-Done") == "1")
 
     def create(self, name, flavor, image, availability_zone=None):
         server = {"name": name, "flavorRef": flavor, "imageRef": self.image(image)["id"]}
         if availability_zone is not None:
             server["availability_zone"] = availability_zone
         response = self._call("POST", "/v2.1/servers", json={"server": server})
-        return self._request_of(response, response.json()["server"]["id"], "create")
+        return self._request_of(response, body_of(response, "server", "id"), "create")
 
     def request(self, action, ref, /, **params):
         if action not in ACTIONS or action == "create":
@@ -180,8 +213,9 @@ class HttpClient(Client):
         deadline = time.monotonic() + timeout
         while True:
             poll = max(0.0, min(WAIT_POLL_SECONDS, deadline - time.monotonic()))
-            action = self._get(f"/novatui/requests/{_path(rid)}", params={"timeout": f"{poll:.3f}"},
-                               timeout=httpx.Timeout(poll + 30.0, connect=5.0))["action"]
+            action = self._get(f"/novatui/requests/{_path(rid)}", "action",
+                               params={"timeout": f"{poll:.3f}"},
+                               timeout=httpx.Timeout(poll + 30.0, connect=5.0))
             if action["finish_time"] is not None:
                 return action
             if time.monotonic() >= deadline:
@@ -189,8 +223,9 @@ class HttpClient(Client):
                                    f"{timeout:.0f} s")
 
     def set_host(self, name, enabled, reason=None, forced_down=False):
-        found = self._get("/v2.1/os-services", params={"binary": "nova-compute", "host": name},
-                          headers=SERVICES_VERSION)["services"]
+        found = self._get("/v2.1/os-services", "services",
+                          params={"binary": "nova-compute", "host": name},
+                          headers=SERVICES_VERSION)
         if not found:
             raise InvalidInput(f"no host named {name!r} at {self.url}")
         body = {"status": "enabled" if enabled else "disabled", "forced_down": forced_down}
@@ -206,19 +241,19 @@ class HttpClient(Client):
             raise InvalidInput(f"image file {path} does not exist or is not a file")
         with open(path, "rb") as f:
             magic = f.read(4)
-        created = self._call("POST", "/image/v2/images", json={
+        image_id = body_of(self._call("POST", "/image/v2/images", json={
             "name": name, "disk_format": "qcow2" if magic == QCOW2_MAGIC else "raw",
-            "container_format": "bare"}).json()
+            "container_format": "bare"}), "id")
 
         def chunks():
             with open(path, "rb") as f:
                 while chunk := f.read(UPLOAD_CHUNK):
                     yield chunk
-        self._call("PUT", f"/image/v2/images/{created['id']}/file", content=chunks(),
+        self._call("PUT", f"/image/v2/images/{_path(str(image_id))}/file", content=chunks(),
                    headers={"Content-Type": "application/octet-stream",
                             "Content-Length": str(path.stat().st_size)},
                    timeout=httpx.Timeout(None, connect=5.0))
-        return self.image(created["id"])
+        return self.image(image_id)
 
     def delete_image(self, ref):
         image = self.image(ref)

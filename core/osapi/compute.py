@@ -11,7 +11,8 @@ from aiohttp import web
 from ..actions import ACTIONS
 from ..errors import NotFound
 from . import compute_admin, compute_hosts
-from .actions_map import action_from_body, ref_id
+from .actions_map import (action_from_body, check_objects, check_string, check_type, invalid,
+                          ref_id, shown, shown_repr)
 from .common import (MAX_VERSION, MIN_VERSION, BadRequest, engine as engine_of, json_body,
                      off_loop, on_api_thread, request_id, version_string, versioned)
 from .nova_views import (at_least, base_url, links, live_instance, page, read_cloud,
@@ -51,7 +52,7 @@ def image_id(engine, ref: str) -> str:
     try:
         return engine.images.get(str(ref))["id"]
     except NotFound:
-        raise BadRequest(f"Image {ref} could not be found.") from None
+        raise BadRequest(f"Image {shown(ref)} could not be found.") from None
 
 
 # -- servers ---------------------------------------------------------------------------
@@ -67,7 +68,8 @@ def _filter(request: web.Request, instances: list[dict]) -> list[dict]:
             try:
                 regex = re.compile(q[key])
             except re.error:
-                raise BadRequest(f"Invalid regular expression for '{key}': {q[key]}") from None
+                raise BadRequest(f"Invalid regular expression for '{key}': "
+                                 f"{shown(q[key])}") from None
             instances = [i for i in instances if regex.search(i[regex_of] or "")]
     for key, field in (("host", "host"), ("node", "host"), ("flavor", "flavor"),
                        ("image", "image_id"), ("availability_zone", "availability_zone")):
@@ -121,7 +123,7 @@ async def show_server(request: web.Request) -> web.Response:
 
 def _image_boot_only(server: dict) -> bool:
     """No block device mapping, or only the image's local disk (what `openstack server
-    create --image` sends)."""
+    create --image` sends). The types are checked (_check_types)."""
     bdms = server.get("block_device_mapping_v2") or []
     return not bdms or (len(bdms) == 1 and bdms[0].get("source_type") == "image"
                         and bdms[0].get("destination_type", "local") == "local"
@@ -134,6 +136,33 @@ def _image_boot_only(server: dict) -> bool:
 CREATE_KEYS = frozenset({"name", "flavorRef", "imageRef", "availability_zone", "networks",
                          "min_count", "max_count", "block_device_mapping_v2",
                          "OS-DCF:diskConfig", "security_groups"})
+
+
+DISK_CONFIGS = ("AUTO", "MANUAL")
+
+
+def _check_types(server: dict) -> None:
+    """The types Nova's create schema gives (servers.py base_create), as its 400s: strings
+    where it wants strings, lists of objects where it wants them."""
+    check_string("name", server["name"], min_length=1)
+    check_type("flavorRef", server["flavorRef"], str, int)
+    if server.get("imageRef") is not None:   # an id, or an href ending in one
+        check_type("imageRef", server["imageRef"], str)
+    if server.get("availability_zone") is not None:
+        check_string("availability_zone", server["availability_zone"])
+    for key in ("security_groups", "block_device_mapping_v2"):
+        if server.get(key) is not None:
+            check_objects(key, server[key])
+    if server.get("networks") is not None:   # 'auto', 'none' or a list of networks
+        if not isinstance(check_type("networks", server["networks"], str, list), str):
+            check_objects("networks", server["networks"])
+    for key in ("min_count", "max_count"):
+        if server.get(key) is not None:
+            check_type(key, server[key], int, str)
+    disk_config = server.get("OS-DCF:diskConfig")
+    if disk_config is not None and disk_config not in DISK_CONFIGS:
+        raise invalid("OS-DCF:diskConfig", disk_config,
+                      f"{shown_repr(disk_config)} is not one of {list(DISK_CONFIGS)}")
 
 
 def _unsupported(server: dict, body: dict) -> str | None:
@@ -161,16 +190,16 @@ def _create_args(engine, body: dict) -> tuple[str, str, str, str | None]:
                          "property")
     for key in ("name", "flavorRef"):
         if key not in server:
-            raise BadRequest(f"Invalid input for field/attribute server. Value: {server}. "
-                             f"'{key}' is a required property")
+            raise invalid("server", server, f"'{key}' is a required property")
+    _check_types(server)
     unsupported = _unsupported(server, body)
     if unsupported is not None:
-        raise BadRequest(f"Invalid input for field/attribute server: '{unsupported}' "
-                         f"{server.get(unsupported, body.get(unsupported))!r} is not supported "
-                         "by novatui")
+        raise BadRequest(f"Invalid input for field/attribute server: '{shown(unsupported)}' "
+                         f"{shown_repr(server.get(unsupported, body.get(unsupported)))} is not "
+                         "supported by novatui")
     flavor = ref_id(server["flavorRef"])
     if flavor not in engine.config.flavors:
-        raise BadRequest(f"Flavor {flavor} could not be found.")
+        raise BadRequest(f"Flavor {shown(flavor)} could not be found.")
     if not server.get("imageRef"):
         raise BadRequest("Block Device Mapping is Invalid: Boot sequence for the instance and "
                          "image/block device mapping combination is not valid.")

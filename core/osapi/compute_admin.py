@@ -7,6 +7,7 @@ import uuid as uuidlib
 from aiohttp import web
 
 from ..errors import NotFound
+from .actions_map import shown
 from .common import BadRequest, engine as engine_of, off_loop, versioned
 from .nova_views import (at_least, flavor_basic, flavor_show, host_id, host_ip, live_instance,
                          page, perfect_time)
@@ -45,7 +46,7 @@ def _flavor(request: web.Request):
     fid = request.match_info["flavor_id"]
     flavor = engine_of(request).config.flavors.get(fid)
     if flavor is None:
-        raise NotFound(f"Flavor {fid} could not be found.")
+        raise NotFound(f"Flavor {shown(fid)} could not be found.")
     return flavor
 
 
@@ -93,7 +94,7 @@ def _instance_for_actions(request: web.Request) -> dict:
         return live_instance(engine, sid)
     inst = engine.store.get_instance(sid)
     if inst is None:
-        raise NotFound(f"Instance {sid} could not be found.")
+        raise NotFound(f"Instance {shown(sid)} could not be found.")
     return inst
 
 
@@ -116,7 +117,7 @@ def _action_detail(request: web.Request) -> dict:
     found = [a for a in engine_of(request).store.list_actions(inst["uuid"])
              if a["request_id"] == rid]
     if not found:
-        raise NotFound(f"Action {rid} not found")
+        raise NotFound(f"Action {shown(rid)} not found")
     return {"instanceAction": {**_action(request, found[0]),
                                "events": [_event(request, e) for e in found[0]["events"]]}}
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..errors import NotFound
 from ..hosts import host_views
+from .actions_map import check_string, invalid, shown, shown_repr
 from .common import (BadRequest, engine as engine_of, json_body, off_loop, on_api_thread,
                      versioned)
 from .nova_views import at_least, host_ip, is_uuid, page, perfect_time, service_uuid
@@ -67,7 +68,7 @@ def _hypervisors(request: web.Request, detail: bool) -> list[dict]:
         servers = engine.store.list_instances(view["name"]) if with_servers else None
         found.append(_hypervisor(request, i, view, detail, servers))
     if pattern is not None and not found:
-        raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+        raise NotFound(f"No hypervisor matching '{shown(pattern)}' could be found.")
     return found
 
 
@@ -95,11 +96,11 @@ async def list_hypervisors_detail(request: web.Request) -> web.Response:
 async def show_hypervisor(request: web.Request) -> web.Response:
     hid = request.match_info["hypervisor_id"]
     if at_least(request, 53) and not is_uuid(hid):
-        raise BadRequest(f"Invalid uuid {hid}")
+        raise BadRequest(f"Invalid uuid {shown(hid)}")
     for hyp in await off_loop(_hypervisors, request, True):
         if str(hyp["id"]) == hid:
             return web.json_response({"hypervisor": hyp})
-    raise NotFound(f"Hypervisor with ID '{hid}' could not be found.")
+    raise NotFound(f"Hypervisor with ID '{shown(hid)}' could not be found.")
 
 
 # -- services --------------------------------------------------------------------------
@@ -154,12 +155,33 @@ def _bool(value, key: str) -> bool:
         return True
     if text in ("false", "0", "no", "off", "f", "n"):
         return False
-    raise BadRequest(f"Invalid input for field/attribute {key}. Value: {value}.")
+    raise invalid(key, value, f"{shown_repr(value)} is not of type 'boolean'")
+
+
+def _reason(body: dict) -> str | None:
+    """disabled_reason as Nova's schema has it: a string of 1 to 255 characters."""
+    if "disabled_reason" not in body:
+        return None
+    return check_string("disabled_reason", body["disabled_reason"], min_length=1)
+
+
+def _no_other_keys(body: dict, allowed: tuple) -> None:
+    extra = sorted(str(k) for k in body if k not in allowed)
+    if extra:
+        raise BadRequest(f"Invalid input for field/attribute service: Additional properties "
+                         f"are not allowed ({shown(', '.join(map(repr, extra)))} "
+                         f"{'were' if len(extra) > 1 else 'was'} unexpected)")
 
 
 async def _update_v253(request: web.Request, service_id: str, body: dict) -> dict:
     if not is_uuid(service_id):
-        raise BadRequest(f"Invalid uuid {service_id}")
+        raise BadRequest(f"Invalid uuid {shown(service_id)}")
+    _no_other_keys(body, ("status", "disabled_reason", "forced_down"))
+    status = body.get("status")
+    if status not in (None, "enabled", "disabled"):
+        raise invalid("status", status, f"{shown_repr(status)} is not one of "
+                                        "['enabled', 'disabled']")
+    reason = _reason(body)
     found = [s for s in await off_loop(_services, request) if s["id"] == service_id]
     if not found:
         raise NotFound(f"Service {service_id} could not be found.")
@@ -167,18 +189,14 @@ async def _update_v253(request: web.Request, service_id: str, body: dict) -> dic
     if service["binary"] != COMPUTE:
         raise BadRequest(f"Updating a {service['binary']} service is not supported. Only "
                          "nova-compute services can be updated.")
-    status = body.get("status")
-    if status not in (None, "enabled", "disabled"):
-        raise BadRequest(f"Invalid input for field/attribute status. Value: {status}. "
-                         f"'{status}' is not one of ['enabled', 'disabled']")
-    if status == "enabled" and body.get("disabled_reason"):
+    if status == "enabled" and reason:
         raise BadRequest("Specifying 'disabled_reason' with status 'enabled' is invalid.")
     forced = _bool(body["forced_down"], "forced_down") if "forced_down" in body else None
     if status is None and forced is None:
         raise BadRequest("No updates were requested. Fields 'status' or 'forced_down' "
                          "should be specified.")
     await on_api_thread(request, _set_service, engine_of(request), service["host"], status,
-                        body.get("disabled_reason"), forced)
+                        reason, forced)
     updated = [s for s in await off_loop(_services, request) if s["id"] == service_id]
     return {"service": updated[0]}
 
@@ -189,12 +207,19 @@ async def _update_v21(request: web.Request, action: str, body: dict) -> dict:
         request, 11) else ())
     if action not in actions:
         raise NotFound("Unknown action")
-    host, binary = body.get("host"), body.get("binary")
+    _no_other_keys(body, ("host", "binary", "disabled_reason") + (
+        ("forced_down",) if at_least(request, 11) else ()))
+    for key in ("host", "binary"):
+        if key not in body:
+            raise invalid("service", body, f"'{key}' is a required property")
+        check_string(key, body[key], min_length=1)
+    host, binary = body["host"], body["binary"]
+    reason = _reason(body)
     if binary != COMPUTE:
-        raise BadRequest(f"Updating a {binary} service is not supported. Only nova-compute "
-                         "services can be updated.")
+        raise BadRequest(f"Updating a {shown(binary)} service is not supported. Only "
+                         "nova-compute services can be updated.")
     if host not in {h.name for h in engine_of(request).config.hosts}:
-        raise NotFound(f"Compute host {host} could not be found.")
+        raise NotFound(f"Compute host {shown(host)} could not be found.")
     out = {"host": host, "binary": binary}
     if action == "force-down":
         if "forced_down" not in body:
@@ -203,9 +228,10 @@ async def _update_v21(request: web.Request, action: str, body: dict) -> dict:
         await on_api_thread(request, _set_service, engine_of(request), host,
                             forced_down=out["forced_down"])
         return {"service": out}
-    if action == "disable-log-reason" and "disabled_reason" not in body:
+    if action == "disable-log-reason" and reason is None:
         raise BadRequest("Missing disabled reason field")
-    reason = body.get("disabled_reason") if action == "disable-log-reason" else None
+    if action != "disable-log-reason":
+        reason = None
     out["status"] = "enabled" if action == "enable" else "disabled"
     if reason:
         out["disabled_reason"] = reason

@@ -4,18 +4,21 @@ change still goes through Nova's API; these are reads, plus a long poll for a re
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 
 from aiohttp import web
 
-from ..client import console_info, domain_xml, instance_detail
+from ..client import console_info, instance_detail, xml_sentence
 from ..errors import NotFound
 from ..logs import read_tail
-from .common import ENGINE, READ_ONLY, off_loop
+from .actions_map import shown, shown_repr
+from .common import ENGINE, READ_ONLY, BadRequest, fault, off_loop
 from .events import HUB, log_fields
 
 MAX_WAIT_SECONDS = 60.0
+XML_TIMEOUT_SECONDS = 10.0   # as core.client.domain_xml waits for a host's thread
 
 routes = web.RouteTableDef()
 
@@ -60,8 +63,17 @@ async def detail(request: web.Request) -> web.Response:
 
 @routes.get("/novatui/instances/{ref}/xml")
 async def xml(request: web.Request) -> web.Response:
-    return web.json_response({"xml": await off_loop(domain_xml, _engine(request),
-                                                    request.match_info["ref"])})
+    """The host's thread reads the XML: the loop waits for it, holding no worker thread
+    while that thread is busy with something else."""
+    engine, ref = _engine(request), request.match_info["ref"]
+    future = await off_loop(lambda: engine.domain_xml(engine.api.get_instance(ref)))
+    error = None
+    if future is not None:
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), XML_TIMEOUT_SECONDS)
+        except Exception as e:  # noqa: BLE001 - the host's failure or the timeout: shown
+            error = e
+    return web.json_response({"xml": xml_sentence(future, error)})
 
 
 @routes.get("/novatui/hosts")
@@ -87,26 +99,38 @@ async def image(request: web.Request) -> web.Response:
 @routes.get("/novatui/requests/{request_id}")
 async def wait_request(request: web.Request) -> web.Response:
     """A long poll: the request's action once it has finished, or as it is when `timeout`
-    seconds (at most 60) have passed."""
+    seconds (at most 60) have passed; Nova's 503 when the service stops meanwhile."""
     store, hub = _engine(request).store, request.app[HUB]
     rid = request.match_info["request_id"]
-    try:
-        timeout = min(float(request.query.get("timeout", "0")), MAX_WAIT_SECONDS)
-    except ValueError:
-        timeout = 0.0
+    timeout = _timeout(request.query.get("timeout", "0"))
     deadline = time.monotonic() + timeout
     while True:
         finished = hub.finished
         action = await off_loop(store.get_action, rid)
         if action is None:
-            raise NotFound(f"Request {rid} could not be found.")
+            raise NotFound(f"Request {shown(rid)} could not be found.")
         left = deadline - time.monotonic()
         if action["finish_time"] is not None or left <= 0:
             return web.json_response({"action": action})
+        if hub.closed or finished is None:
+            return fault(503, f"The novatui service is stopping: request {rid} "
+                              f"({action['action']}) has not finished yet")
         try:  # woken by any finished action; another process's is seen by the re-read
             await asyncio.wait_for(finished.wait(), min(left, 0.5))
         except asyncio.TimeoutError:
             pass
+
+
+def _timeout(text: str) -> float:
+    """The long poll's `timeout`: seconds, clamped to 0..MAX_WAIT_SECONDS; 400 when it is no
+    number (nan included: it compares with nothing, and would never time out)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if math.isnan(seconds):
+        raise BadRequest(f"Invalid timeout {shown_repr(text)}: a number of seconds is expected")
+    return min(max(seconds, 0.0), MAX_WAIT_SECONDS)   # -inf: 0, inf: the most
 
 
 @routes.get("/novatui/logs")

@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from pathlib import Path
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from ..config import validate_name
 from ..errors import Conflict, NotFound, ReadOnly
 from ..views import timestamp as isotime
+from .actions_map import check_string, shown
 from .common import BadRequest, engine as engine_of, json_body, off_loop, on_api_thread
+from .nova_views import limit_param
 
 PREFIX = "/image"
 DISK_FORMATS = ("raw", "qcow2")
@@ -54,12 +57,13 @@ async def versions(request: web.Request) -> web.Response:
 def _get(engine, image_id: str) -> dict:
     image = engine.store.get_image(image_id)
     if image is None or image["status"] == "deleting":
-        raise NotFound(f"No image found with ID {image_id}")
+        raise NotFound(f"No image found with ID {shown(image_id)}")
     return image
 
 
 async def list_images(request: web.Request) -> web.Response:
     q = request.query
+    limit = limit_param(q.get("limit"))
     images = [image_view(i) for i in await off_loop(engine_of(request).images.list)]
     images.sort(key=lambda i: i["created_at"], reverse=True)   # Glance: created_at desc
     for key in ("name", "status", "disk_format", "container_format", "id"):
@@ -69,20 +73,18 @@ async def list_images(request: web.Request) -> web.Response:
     if q.get("visibility") not in (None, "all", "public"):
         images = []
     marker = q.get("marker")
-    if marker is not None:
+    if marker is not None:   # Glance: a marker that names no image is a 400
         at = next((n for n, i in enumerate(images) if i["id"] == marker), None)
         if at is None:
-            raise NotFound(f"No image found with ID {marker}")
+            raise BadRequest(f"Invalid marker {shown(marker)}: no image found with that ID")
         images = images[at + 1:]
     body = {"images": images, "first": "/v2/images", "schema": "/v2/schemas/images"}
-    limit = q.get("limit")
     if limit is not None:
-        if not limit.isdigit():
-            raise BadRequest("limit param must be an integer")
-        if len(images) > int(limit):
-            images = images[:int(limit)]
-            params = {**q, "marker": images[-1]["id"]}
-            body["next"] = "/v2/images?" + "&".join(f"{k}={v}" for k, v in params.items())
+        if len(images) > limit:
+            images = images[:limit]
+            if images:
+                params = {**q, "marker": images[-1]["id"]}
+                body["next"] = "/v2/images?" + urlencode(params)
         body["images"] = images
     return web.json_response(body)
 
@@ -101,16 +103,21 @@ def _writable(engine) -> None:
 async def create_image(request: web.Request) -> web.Response:
     engine, body = engine_of(request), await json_body(request)
     _writable(engine)
+    if isinstance(body.get("name"), str):   # Glance's 255, before novatui's own rule
+        check_string("name", body["name"])
     validate_name("image", body.get("name"))
     disk_format = body.get("disk_format") or "raw"
     if disk_format not in DISK_FORMATS:
-        raise BadRequest(f"Invalid value '{disk_format}' for disk_format: novatui keeps "
-                         f"{' and '.join(DISK_FORMATS)} images")
+        raise BadRequest(f"Invalid value '{shown(disk_format)}' for disk_format: novatui "
+                         f"keeps {' and '.join(DISK_FORMATS)} images")
     if body.get("container_format", "bare") != "bare":
         raise BadRequest("Invalid value for container_format: only 'bare' is supported")
     if "id" in body:
         raise BadRequest("novatui chooses image ids: 'id' cannot be given")
     properties = {k: v for k, v in body.items() if k not in RECORD_KEYS}
+    for key, value in properties.items():   # Glance's schema: extra properties are strings
+        check_string("property name", key, min_length=1)
+        check_string(key, value)
     image = await on_api_thread(request, engine.images.new_queued, body["name"], disk_format,
                                 properties)
     response = web.json_response(image_view(image), status=201)
@@ -124,6 +131,9 @@ async def upload_image(request: web.Request) -> web.Response:
     engine, iid = engine_of(request), request.match_info["image_id"]
     _writable(engine)
     image = await off_loop(_get, engine, iid)
+    if image["type"] != "image":   # a snapshot or shelve image: compute fills it
+        raise Conflict(f"Image {iid} is a {image['type']} that compute writes: it accepts no "
+                       "uploaded data")
     if image["status"] != "queued":
         raise Conflict(f"Image status transition from {image['status']} to saving is not "
                        "allowed")

@@ -6,7 +6,7 @@ import hashlib
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -17,6 +17,7 @@ from ..hosts import host_views
 from ..store import Store
 from ..views import timestamp as isotime
 from ..virt import domain_name
+from .actions_map import shown
 from .common import BadRequest, microversion
 
 PROJECT_ID = USER_ID = "admin"   # the store records every request as admin's
@@ -25,6 +26,7 @@ FAULT_STATUSES = ("ERROR", "DELETED")
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
 # Nova's Service / ComputeNode ids from 2.53 are uuids: stable ones per (host, binary)
 SERVICE_IDS = uuidlib.UUID("0b6f3a52-4c1e-5d7a-8f2b-9e0d1c3a5b47")
+MAX_LIMIT_DIGITS = 9             # a limit beyond 999999999 pages nothing a smaller one does not
 
 
 def perfect_time(t: float | None) -> str | None:
@@ -75,26 +77,38 @@ def bookmark(request: web.Request, collection: str, ident: str) -> list[dict]:
     return [{"rel": "bookmark", "href": f"{base_url(request)}/{collection}/{ident}"}]
 
 
+def limit_param(text: str | None) -> int | None:
+    """The `limit` query parameter: None when absent, else a small non-negative integer
+    (ASCII digits: '²'.isdigit() holds too); Nova's 400 otherwise."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.lstrip("-").isdigit()):
+        raise BadRequest("limit param must be an integer")
+    if text.startswith("-"):
+        raise BadRequest("limit param must be positive")
+    if len(text.lstrip("0")) > MAX_LIMIT_DIGITS:
+        raise BadRequest(f"limit param must be at most {10 ** MAX_LIMIT_DIGITS - 1}")
+    return int(text)
+
+
 def page(request: web.Request, items: list[dict], collection: str, key: str = "id"
          ) -> tuple[list[dict], list[dict]]:
     """limit and marker as Nova pages (items already in order); the 'next' link when the
     page is full. A marker that names nothing is Nova's 400."""
+    limit = limit_param(request.query.get("limit"))
     marker = request.query.get("marker")
     if marker is not None:
         at = next((i for i, item in enumerate(items) if str(item[key]) == marker), None)
         if at is None:
-            raise BadRequest(f"marker [{marker}] not found")
+            raise BadRequest(f"marker [{shown(marker)}] not found")
         items = items[at + 1:]
-    limit = request.query.get("limit")
     if limit is None:
         return items, []
-    if not limit.isdigit():
-        raise BadRequest("limit param must be an integer")
-    items = items[:int(limit)]
-    if not items or len(items) < int(limit):
+    items = items[:limit]
+    if not items or len(items) < limit:
         return items, []
     params = {**request.query, "marker": str(items[-1][key])}
-    query = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+    query = urlencode(sorted(params.items()))
     return items, [{"rel": "next", "href": f"{base_url(request)}/v2.1/{collection}?{query}"}]
 
 
@@ -103,7 +117,7 @@ def live_instance(engine, server_id: str) -> dict:
     """Blocking: the instance with this uuid, or Nova's 404 (a name is not an id)."""
     inst = engine.store.get_instance(server_id)
     if inst is None or inst["deleted_at"] is not None:
-        raise NotFound(f"Instance {server_id} could not be found.")
+        raise NotFound(f"Instance {shown(server_id)} could not be found.")
     return inst
 
 
