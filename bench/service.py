@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -125,7 +126,9 @@ def embedded(config, state_dir, n, presses, changes) -> dict:
         service.stop(settle=True)
 
 
-def attached(config_path, state_dir, n, presses, changes) -> dict:
+@contextlib.contextmanager
+def serve_process(config_path, state_dir):
+    """`novatui serve` on the state dir, as its own process: (service.json, the process)."""
     proc = subprocess.Popen([sys.executable, "-m", "core.cli", "--config", str(config_path),
                              "--state-dir", str(state_dir), "serve"], cwd=ROOT,
                             stderr=subprocess.DEVNULL)
@@ -134,14 +137,19 @@ def attached(config_path, state_dir, n, presses, changes) -> dict:
         while found is None:
             time.sleep(0.1)
             found = find_service(state_dir)
+        yield found, proc
+    finally:
+        proc.terminate()
+        proc.wait(120)
+
+
+def attached(config_path, state_dir, n, presses, changes) -> dict:
+    with serve_process(config_path, state_dir) as (found, _):
         client = attach(f"unix:{found['socket']}", False)
         try:
             return asyncio.run(run_console(client, None, n, presses, changes))
         finally:
             client.close()
-    finally:
-        proc.terminate()
-        proc.wait(120)
 
 
 def main() -> None:

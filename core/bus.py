@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .store import Store
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 1.0   # casts of other processes sharing the store; our own wake at once
 
 
 @dataclass(frozen=True)
