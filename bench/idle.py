@@ -6,7 +6,7 @@ counted: a console in a real terminal costs somewhat more. CPU is read from /pro
 service and from process_time() for the console (this process), over --seconds of idle,
 after the console has settled. Medians of --runs.
 
-Usage: python bench/idle.py [--instances 1000] [--hosts 20] [--seconds 10] [--runs 3]
+Usage: python bench/idle.py [--instances 1000] [--hosts 20] [--seconds 10] [--runs 3] [--sync 2]
 """
 from __future__ import annotations
 
@@ -59,9 +59,11 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sync", type=float, default=2.0,
+                    help="sync_power_state_interval (hosts.toml's default: 2 s)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="novatui-bench-") as tmp:
-        config_path = write_inventory(Path(tmp) / "hosts.toml", args.hosts)
+        config_path = write_inventory(Path(tmp) / "hosts.toml", args.hosts, args.sync)
         state_dir = Path(tmp) / "state"
         populate(load_config(config_path), state_dir, args.instances)
         with serve_process(config_path, state_dir) as (found, proc):
@@ -72,8 +74,8 @@ def main() -> None:
             time.sleep(args.seconds)  # and the service with no console attached
             alone = (cpu_seconds(proc.pid) - svc0) / (time.perf_counter() - t0) * 100
     med = [statistics.median(r[i] for r in runs) for i in range(3)]
-    print(f"{args.instances} instances on {args.hosts} simulated hosts, {args.runs} runs, "
-          f"{args.seconds:.0f} s idle each (medians)")
+    print(f"{args.instances} instances on {args.hosts} simulated hosts, power sync every "
+          f"{args.sync:g} s, {args.runs} runs, {args.seconds:.0f} s idle each (medians)")
     print(f"console start -> every row in the table: {med[0] * 1000:.0f} ms (headless)")
     print(f"idle CPU, % of a core: service {med[1]:.2f}, attached console {med[2]:.2f}, "
           f"service with no console {alone:.2f}")

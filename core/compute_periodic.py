@@ -51,7 +51,7 @@ class PeriodicOps:
                 self._request_self("shelve_offload", inst, self.host.name,
                                    f"Shelved instance offloaded after {wait} seconds")
 
-    def _destroy_evacuated(self, guests: dict) -> None:
+    def _destroy_evacuated(self, guests) -> None:
         """Guests here whose instance now lives on another host (evacuated while this host was
         down) are destroyed, so an instance never runs on two hosts."""
         for uuid in guests:
@@ -90,8 +90,12 @@ class PeriodicOps:
         except DriverError as e:
             self.log.warning(f"Power-state sync skipped: {e}")
             return
-        self._destroy_evacuated(guests)
-        for inst in self.store.list_instances(self.host.name):
+        instances = self.store.list_instances(self.host.name)
+        here = {inst["uuid"] for inst in instances}
+        # Only a guest whose instance is not placed here can have been evacuated: one
+        # query per stray guest, not one per guest.
+        self._destroy_evacuated([uuid for uuid in guests if uuid not in here])
+        for inst in instances:
             if inst["task_state"] is None:
                 self._sync_one(inst, guests.get(inst["uuid"], S.NOSTATE))
             else:
