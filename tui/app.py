@@ -191,7 +191,10 @@ class NovaApp(App):
                 self.last_request[line.instance] = line.request_id
         if batch:
             self._last_line_at = max(self._last_line_at or 0.0, batch[-1].time)
-            self.main.logs.write_batch(batch)
+            try:
+                self.main.logs.write_batch(batch)
+            except NoMatches:  # the console is closing: its panes are already gone
+                pass
 
     # -- requests (never waited on here) -----------------------------------------------
     def _submit(self, call: Callable, action: str, target: str) -> None:
