@@ -15,8 +15,9 @@ from typing import Callable
 from rich.cells import cell_len
 from rich.text import Text
 from textual.events import Resize
-from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
+
+from .fast_table import FastTable
 
 
 class SortText(Text):
@@ -36,7 +37,7 @@ def _width(cell) -> int:
     return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
 
 
-class DiffTable(DataTable):
+class DiffTable(FastTable):
     COLUMNS: tuple[tuple[str, str], ...] = ()   # (column key, label); the first stays fixed
     HIDE_ORDER: tuple[str, ...] = ()              # hidden first when the table is too narrow
     MIN_WIDTHS: dict[str, int] = {}               # may be cut (ending in …) down to this
