@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +90,9 @@ def launch(src: Path, n: int, mode: str, trial: int, bulk: bool) -> dict:
                 out["host"] = hosts(pane, script, "h01")
                 out["cli"] = cli(base, name(11, n))
                 if bulk:
-                    out["bulk"] = bulk_pauses(script, [name(i, n) for i in range(n)][:1000])
+                    uuids = sorted(i["uuid"] for i in script.instances())[:1000]
+                    out["bulk"] = bulk_pauses(script, uuids, 1)
+                    out["bulk8"] = bulk_pauses(script, uuids, 8)
             finally:
                 script.close()
             out["rss"] = page_through(pane, n)
@@ -147,15 +150,22 @@ def cli(base: list[str], row: str, runs: int = 3) -> list[float]:
     return out
 
 
-def bulk_pauses(script, names: list[str]) -> float:
-    t = time.perf_counter()
-    requests = [script.request("pause", row) for row in names]
-    for r in requests:
-        script.wait(r, 600)
-    rate = len(names) / (time.perf_counter() - t)
-    for r in [script.request("unpause", row) for row in names]:
-        script.wait(r, 600)
-    return rate
+def bulk_pauses(script, uuids: list[str], threads: int) -> float:
+    """Requests per second, from the first sent to the last finished: `threads` senders,
+    each pausing its share by id, one request after another, then waiting for them all."""
+    def send(action: str, share: list[str]) -> list:
+        return [script.request(action, u) for u in share]
+
+    rates = {}
+    for action in ("pause", "unpause"):
+        shares = [uuids[i::threads] for i in range(threads)]
+        t = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            requests = [r for sent in pool.map(lambda s: send(action, s), shares) for r in sent]
+        for r in requests:
+            script.wait(r, 600)
+        rates[action] = len(uuids) / (time.perf_counter() - t)
+    return rates["pause"]
 
 
 def page_through(pane: Pane, n: int) -> float:
@@ -216,8 +226,9 @@ def report(size: str, mode: str, runs: list[dict], floors: dict) -> None:
         ("`novatui server pause` process", ms(med(flat("cli"))), ms(floors["virsh"]) + " virsh"),
     ]
     if "bulk" in runs[0]:
-        lines.append(("1,000 script pauses", f"{med([r['bulk'] for r in runs]):.0f}/s",
+        lines.append(("1,000 script pauses, 1 sender", f"{med([r['bulk'] for r in runs]):.0f}/s",
                       f"{1 / floors['suspend']:.0f}/s"))
+        lines.append(("  8 senders", f"{med([r['bulk8'] for r in runs]):.0f}/s", ""))
     print(f"\n{size}, {mode}, {len(runs)} launches (medians)")
     print(f"  {'figure':<32} {'novatui':<34} floor")
     for label, value, fl in lines:

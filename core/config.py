@@ -406,9 +406,4 @@ def _unique(path: Path, key: str, names: list[str]) -> None:
         seen.add(n)
 
 
-def default_state_dir() -> Path:
-    env = os.environ.get("NOVATUI_STATE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "novatui"
+from .paths import default_state_dir  # noqa: E402,F401 - its home is core/paths.py

@@ -20,6 +20,9 @@ from textual.widgets.data_table import RowDoesNotExist
 from .fast_table import FastTable
 
 
+SHRINK_SECONDS = 2.0
+
+
 class SortText(Text):
     """A cell that sorts by a value of its own (an age by its timestamp, a load by its
     ratio) instead of by its text."""
@@ -62,6 +65,7 @@ class DiffTable(FastTable):
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
             self.add_column(label, key=key, width=self._natural[key])
+        self.set_interval(SHRINK_SECONDS, self._shrink)
 
     # -- subclasses --------------------------------------------------------------------
     def cells(self, record: dict) -> tuple:
@@ -109,6 +113,8 @@ class DiffTable(FastTable):
             known = self.records.get(key)
             if known is not None and (record.get("updated_at") or 0) < (known.get("updated_at") or 0):
                 continue  # an older copy (a poll that crossed an event): keep the newer
+            if known == record:
+                continue  # the same (a snapshot after the first picture): nothing to redo
             if record.get("deleted_at"):
                 self.records.pop(key, None)
                 self.marked.discard(key)
@@ -181,7 +187,7 @@ class DiffTable(FastTable):
                 self._sort()
             if moved and cursor is not None and cursor in self._shown:
                 self._cursor_to(cursor)
-            self.fit_columns()
+            self.fit_columns(shrink=False)
 
     def set_cells(self, col: str, new: dict[str, Text]) -> None:
         """One column's cells of some shown rows, and nothing else (ages, every second)."""
@@ -196,7 +202,7 @@ class DiffTable(FastTable):
                 self._shown[key] = old[:at] + (cell,) + old[at + 1:]
             if new and self.sort_index == at:
                 self._sort()
-            self.fit_columns()
+            self.fit_columns(shrink=False)
 
     def refilter(self) -> None:
         """Filters changed: rebuild once, keeping the cursor on its record."""
@@ -246,8 +252,16 @@ class DiffTable(FastTable):
                                      + [_width(c[at]) for c in self._shown.values()])
         self._stale.clear()
 
-    def fit_columns(self) -> None:
-        self._remeasure()
+    def _shrink(self) -> None:
+        if self._stale:
+            self.fit_columns()
+
+    def fit_columns(self, shrink: bool = True) -> None:
+        """Lay the columns out to the width. A column grows at once; it shrinks (a scan of
+        every row) only here with shrink, every SHRINK_SECONDS: columns do not jump while
+        tasks come and go, and a burst of changes costs no new layout of the screen."""
+        if shrink:
+            self._remeasure()
         width = self._available()
         if width <= 0 or not self.columns:
             return
