@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import fleet_floor as floor  # noqa: E402
+from bench.engine_ops import write_inventory  # noqa: E402
 from bench.fleet_screen import (full_table, garbled_rows, host_cell, instance_status,  # noqa: E402
                                 rows)
 from bench.tmux import Pane, idle_cpu, kill_server, rss_mb  # noqa: E402
@@ -53,13 +54,13 @@ def name(i: int, n: int) -> str:
     return f"vm{i:0{max(4, len(str(n - 1)))}d}"
 
 
-def launch(src: Path, n: int, mode: str, trial: int, bulk: bool) -> dict:
+def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -> dict:
     """One launch of the console on a fresh copy of the populated state: its figures."""
     from core.cli import attach
     from core.service import find_service
     with tempfile.TemporaryDirectory(prefix="novatui-fleet-") as tmp:
         work = Path(tmp)
-        shutil.copy(src / "hosts.toml", work / "hosts.toml")
+        write_inventory(work / "hosts.toml", hosts_n)   # the product's defaults
         shutil.copytree(src / "state", work / "state", symlinks=True)
         base = [*NOVATUI, "--config", str(work / "hosts.toml"), "--state-dir", str(work / "state")]
         out: dict = {}
@@ -182,7 +183,6 @@ def page_through(pane: Pane, n: int) -> float:
 
 def populate(cache: Path, n: int, hosts_n: int) -> Path:
     """A state dir with n instances on hosts_n simulated hosts, made once and kept."""
-    from bench.engine_ops import write_inventory
     from core.config import load_config
     from core.engine import Engine
     src = cache / f"{n}x{hosts_n}"
@@ -190,7 +190,7 @@ def populate(cache: Path, n: int, hosts_n: int) -> Path:
         return src
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
-    config = load_config(write_inventory(src / "hosts.toml", hosts_n, sync=2.0))
+    config = load_config(write_inventory(src / "hosts.toml", hosts_n))
     with Engine(config, src / "state") as engine:
         for r in [engine.create(name(i, n), "m1.tiny", "cirros") for i in range(n)]:
             engine.wait(r, 600)
@@ -248,7 +248,7 @@ def main() -> None:
             src = populate(args.cache, n, hosts_n)
             floors = floor.measure(src)
             for mode in args.modes.split(","):
-                runs = [launch(src, n, mode, i, bulk=n <= 1000) for i in range(args.launches)]
+                runs = [launch(src, n, hosts_n, mode, i, bulk=n <= 1000) for i in range(args.launches)]
                 report(f"{n} instances / {hosts_n} hosts", mode, runs, floors)
     finally:
         kill_server()

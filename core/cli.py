@@ -65,6 +65,17 @@ def open_client(args):
     if url:
         return attach(url, args.read_only), None
     running = find_service(_state_dir_arg(args))
+    if running is not None and args.noun is None:
+        # The console paints from one read of the store while it connects.
+        from .starting import StartingClient, read_snapshot
+        try:
+            first = read_snapshot(load_config(resolve_config(args.config)),
+                                  _state_dir_arg(args), hosts_starting=False)
+        except (NovaError, CLIError, OSError):   # the service's own snapshot follows
+            first = None
+        url = f"unix:{running['socket']}"
+        return StartingClient(lambda: (attach(url, args.read_only), None), url, first,
+                              read_only=args.read_only), None
     if running is not None:
         return attach(f"unix:{running['socket']}", args.read_only), None
     from .statedir import prepare_state_dir
@@ -83,7 +94,7 @@ def open_client(args):
             from .engine import Engine
             return embed(Engine(config, state_dir).start(ready_timeout=0))
         starting = StartingClient(start, f"unix:{state_dir / SOCKET_FILE}",
-                                  read_snapshot(config, state_dir))
+                                  read_snapshot(config, state_dir, hosts_starting=True))
         return starting, starting
     from .client import LocalClient
     from .engine import Engine

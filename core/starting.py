@@ -16,8 +16,10 @@ from .errors import NovaError
 from .events import Snapshot
 
 
-def read_snapshot(config, state_dir: Path) -> Snapshot | None:
-    """Every instance and host as the store has them, read-only: None for a new store."""
+def read_snapshot(config, state_dir: Path, hosts_starting: bool) -> Snapshot | None:
+    """Every instance and host as the store has them, read-only: None for a new store.
+    hosts_starting: this process is about to start their services (a host no service was
+    heard from is "starting", not "down")."""
     from .hosts import host_views
     from .statedir import STORE_FILE
     from .store import Store, StoreError
@@ -26,7 +28,7 @@ def read_snapshot(config, state_dir: Path) -> Snapshot | None:
         return None
     try:
         store = Store(path, read_only=True)
-    except StoreError:
+    except (StoreError, OSError):
         return None   # the service's own start says what is wrong with it
     try:
         hosts = host_views(config, store)
@@ -35,20 +37,23 @@ def read_snapshot(config, state_dir: Path) -> Snapshot | None:
     finally:
         store.close()
     for view in hosts:  # no service heard (none ran): this process is starting it
-        if view["state"] == "down" and view["name"] not in forced:
+        if hosts_starting and view["state"] == "down" and view["name"] not in forced:
             view["state"] = "starting"
     return Snapshot(instances, hosts)
 
 
 class StartingClient:
     """A Client (by delegation, once started) and the embedded service's handle
-    (in_flight, stop). `start` returns (client, service)."""
+    (in_flight, stop). `start` returns (client, service); service None: a client of a
+    service that runs already (attached), which has its first picture from the store too."""
 
     attached = True
     read_only = False
 
-    def __init__(self, start: Callable[[], tuple], label: str, first: Snapshot | None):
+    def __init__(self, start: Callable[[], tuple], label: str, first: Snapshot | None,
+                 read_only: bool = False):
         self.label = label
+        self.read_only = read_only
         self._first = first
         self._client = None
         self._service = None
@@ -100,11 +105,8 @@ class StartingClient:
 
     # -- the embedded service -------------------------------------------------------------
     def in_flight(self) -> list[dict]:
-        return self._ready_service().in_flight()
-
-    def _ready_service(self):
-        self._ready()
-        return self._service
+        client = self._ready()
+        return (self._service or client).in_flight()
 
     def close(self, settle: bool = True, on_wait=None) -> None:
         if not self._begun.locked():

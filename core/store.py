@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS services (
 """
 
 _UNSET = object()
+# Each thread's connection keeps its own page cache, and any other connection's write
+# empties it: 2 MiB each (SQLite's default) bought nothing but memory, 25 threads over.
+PAGE_CACHE_KIB = 256
 INSTANCE_COLUMNS = ("uuid", "name", "flavor", "vcpus", "memory_mb", "root_gb", "image",
                     "image_id", "vm_state", "task_state", "power_state", "host",
                     "availability_zone", "ip", "locked", "locked_reason", "created_at",
@@ -133,6 +136,7 @@ class Store(Mailbox, Migrations):
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             self._local.conn = conn
             with self._conns_lock:
                 self._conns.append(conn)

@@ -11,9 +11,13 @@ and the line offsets are rebuilt only when rows are added, removed or sorted; a 
 is its index; new rows are not measured."""
 from __future__ import annotations
 
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
+
+
+CELL_CACHE = 2000   # a few screenfuls of rendered cells
 
 
 class FastTable(DataTable):
@@ -23,6 +27,7 @@ class FastTable(DataTable):
         self._ordered: list = []
         self._offsets: list = []
         super().__init__(**kwargs)
+        self._cell_render_cache = LRUCache(CELL_CACHE)   # DataTable's keeps 10,000 cells
 
     # -- what changes the order ------------------------------------------------------------
     def add_row(self, *cells, height: int | None = 1, key: str | None = None, label=None):
