@@ -21,7 +21,7 @@ from .conductor import Conductor
 from .config import Config
 from .errors import HostOwned, NotFound, NovaError
 from .events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
-from .hosts import host_views
+from .hosts import host_liveness, host_views
 from .images import ImageStore
 from .logs import LogLine, LogSink
 from .statedir import check_store_matches_hosts, prepare_state_dir
@@ -388,6 +388,9 @@ class Engine:
 
     def hosts(self) -> list[dict]:
         return host_views(self.config, self.store)
+
+    def host_liveness(self) -> dict[str, str]:
+        return host_liveness(self.config, self.store)
 
     def actions(self, ref: str) -> list[dict]:
         return self.store.list_actions(self.api.get_instance(ref)["uuid"])
