@@ -21,7 +21,8 @@ def _list_every_host(state: Path) -> float:
     return time.perf_counter() - t
 
 
-def _suspend(runs: int = 200) -> float:
+def suspend_floor(runs: int = 200) -> float:
+    """One virDomainSuspend (median of suspend + resume pairs, halved) on test:///default."""
     conn = libvirt.open("test:///default")
     dom = conn.lookupByName("test")
     times = []
@@ -46,4 +47,4 @@ def _virsh(runs: int = 5) -> float:
 
 def measure(src: Path) -> dict:
     return {"start": statistics.median(_list_every_host(src / "state") for _ in range(5)),
-            "suspend": _suspend(), "virsh": _virsh()}
+            "suspend": suspend_floor(), "virsh": _virsh()}
