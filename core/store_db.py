@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -87,7 +88,10 @@ def _url_engine(url: str, read_only: bool):
         return _sqlite_engine(Path(u.database), read_only)
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
-    args = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+    args = {}
+    if read_only:  # beside any options the URL gives (?options=-csearch_path%3D…)
+        args["options"] = " ".join(filter(None, (u.query.get("options"),
+                                                 "-c default_transaction_read_only=on")))
     return create_engine(u, poolclass=NullPool, isolation_level="READ COMMITTED",
                          connect_args=args)
 
@@ -123,9 +127,23 @@ class Database:
             c = self.engine.connect()
             self._local.db = c
             self._local.depth = 0
+            # Closed when the thread ends (its locals go), or by close(): a server's
+            # connections do not pile up with the threads that came and went.
+            self._local.holder = holder = _Holder()
+            weakref.finalize(holder, self._forget, c)
             with self._conns_lock:
                 self._conns.append(c)
         return c
+
+    def _forget(self, c) -> None:
+        with self._conns_lock:
+            if c not in self._conns:
+                return  # close() has it
+            self._conns.remove(c)
+        try:
+            c.close()
+        except DBError:
+            pass
 
     @property
     def conn(self):
@@ -227,6 +245,10 @@ class Database:
         if "alembic_version" not in self._table_names():
             return True
         return self._scalar(_VERSION) != HEAD
+
+
+class _Holder:
+    """Lives as long as its thread's locals."""
 
 
 def _first(result):

@@ -23,12 +23,13 @@ PENDING = select(C.id, C.topic, C.payload, C.claimed_by)
 PENDING_TOPIC = PENDING.where(C.topic == bindparam("w_topic"))
 CLAIMED = select(C.id, C.claimed_by).where(C.topic == bindparam("w_topic"), C.claimed_by.is_not(None))
 MATCHING = PENDING.where(C.payload.like(bindparam("w_pattern")))
-PUT_UNLESS_QUEUED = insert(messages).from_select(
+PUT_UNLESS_QUEUED = (insert(messages).from_select(
     ["topic", "payload", "created_at"],
     select(bindparam("v_topic", type_=C.topic.type), bindparam("v_payload", type_=C.payload.type),
            bindparam("v_at", type_=C.created_at.type))
     .where(~exists(select(literal_column("1")).select_from(messages)
                    .where(C.payload.like(bindparam("w_pattern"))))))
+    .execution_options(preserve_rowcount=True))  # an INSERT's rowcount is kept only when asked
 
 
 class Mailbox:
