@@ -32,6 +32,12 @@ from .errors import NovaError
 
 # What a store that cannot be used raises (SQLAlchemy wraps the driver's errors).
 DBError = (DBAPIError, sqlite3.Error)
+try:  # the hot paths run on the driver's connection: its errors are not wrapped
+    import psycopg
+except ImportError:
+    pass
+else:
+    DBError = (*DBError, psycopg.Error)
 BUSY_TIMEOUT = 10  # seconds
 TX_LOCK = 0x6E6F7661  # "nova": PostgreSQL's advisory lock that serializes tx() like BEGIN IMMEDIATE
 SCHEMES = ("sqlite", "postgresql")
@@ -111,6 +117,8 @@ class Database:
         self.engine = (_url_engine(self.url, read_only) if self.url else
                        _sqlite_engine(self.path, read_only))
         self.dialect = self.engine.dialect.name
+        self._autocommit = self.dialect == "sqlite"  # the driver's: see _run
+        self._compiled: dict = {}  # (statement, parameter names, list lengths): _Compiled
 
     @property
     def where(self) -> str:
@@ -126,6 +134,7 @@ class Database:
         if c is None:
             c = self.engine.connect()
             self._local.db = c
+            self._local.raw = c.connection.dbapi_connection
             self._local.depth = 0
             # Closed when the thread ends (its locals go), or by close(): a server's
             # connections do not pile up with the threads that came and went.
@@ -167,7 +176,50 @@ class Database:
     def tx(self):
         """One write transaction (BEGIN IMMEDIATE on SQLite, the writers' advisory lock on
         PostgreSQL). Inside another one, it is part of that one (one commit for a step's
-        writes). Yields the thread's connection."""
+        writes). Yields the thread's connection.
+
+        The transaction is begun and ended on the driver's connection, as the statements
+        of the hot paths run there (see _run); a body that uses the SQLAlchemy connection
+        yielded has its work committed (or rolled back) with the rest."""
+        c = self.db
+        local = self._local
+        if local.depth:
+            local.depth += 1
+            try:
+                yield c
+            finally:
+                local.depth -= 1
+            return
+        raw = local.raw
+        local.depth = 1
+        try:
+            if c.in_transaction():  # left open by an inspection outside tx(): end it
+                c.commit()
+            if self.dialect == "sqlite":
+                raw.execute("BEGIN IMMEDIATE")
+            else:  # psycopg begins the transaction with the lock's statement
+                raw.execute(_PG_TX_LOCK_SQL)
+            yield c
+            if c.in_transaction():  # the body used SQLAlchemy: its commit is the driver's
+                c.commit()
+            else:
+                raw.commit()
+        except BaseException:
+            if c.in_transaction():
+                c.rollback()
+            else:
+                try:
+                    raw.rollback()
+                except DBError:
+                    pass
+            raise
+        finally:
+            local.depth = 0
+
+    @contextmanager
+    def _sa_tx(self):
+        """tx() begun through SQLAlchemy's connection (the "begin" event emits BEGIN
+        IMMEDIATE on SQLite): for the migrations, whose alembic work runs on it."""
         c = self.db
         local = self._local
         if local.depth:
@@ -198,6 +250,52 @@ class Database:
             local.depth = 0
 
     # -- statements, in the thread's transaction or each on its own ---------------------
+    # The hot paths: a Core statement is compiled once per dialect and parameter shape (see
+    # _Compiled) and run on the thread's driver connection, its rows read as dicts. On
+    # SQLite the driver is in autocommit mode: outside tx() each statement is its own
+    # transaction with no COMMIT to send; on PostgreSQL it is committed after.
+    def _run(self, stmt, params, take):
+        params = params or {}
+        key = (stmt, tuple(params), tuple(len(v) for v in params.values()
+                                          if type(v) is list or type(v) is tuple))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _Compiled.make(stmt, params, self.engine.dialect)
+        if compiled is False:  # a statement this path does not run: SQLAlchemy does
+            return self._do(stmt, params, lambda r: take(_SAResult(r)))
+        c = self.db
+        local = self._local
+        raw = local.raw
+        if local.depth or self._autocommit:
+            return take(raw.execute(compiled.sql, compiled.args(params)))
+        try:
+            out = take(raw.execute(compiled.sql, compiled.args(params)))
+            if c.in_transaction():
+                c.commit()
+            else:
+                raw.commit()
+        except BaseException:
+            if c.in_transaction():
+                c.rollback()
+            else:
+                raw.rollback()
+            raise
+        return out
+
+    def _rows(self, stmt, params=None) -> list[dict]:
+        return self._run(stmt, params, _take_rows)
+
+    def _row(self, stmt, params=None) -> dict | None:
+        return self._run(stmt, params, _take_row)
+
+    def _count(self, stmt, params=None) -> int:
+        """Rows written (a conditional UPDATE's compare-and-swap outcome)."""
+        return self._run(stmt, params, _take_count)
+
+    def _scalar(self, stmt, params=None):
+        return self._run(stmt, params, _take_scalar)
+
+    # SQLAlchemy's own execution, for what the hot path does not run, and the inspections.
     def _do(self, stmt, params, take):
         c = self.db
         if self._local.depth:
@@ -211,19 +309,6 @@ class Database:
             raise
         return out
 
-    def _rows(self, stmt, params=None) -> list[dict]:
-        return self._do(stmt, params, lambda r: [dict(m) for m in r.mappings()])
-
-    def _row(self, stmt, params=None) -> dict | None:
-        return self._do(stmt, params, lambda r: _first(r))
-
-    def _count(self, stmt, params=None) -> int:
-        """Rows written (a conditional UPDATE's compare-and-swap outcome)."""
-        return self._do(stmt, params, lambda r: r.rowcount)
-
-    def _scalar(self, stmt, params=None):
-        return self._do(stmt, params, lambda r: r.scalar())
-
     # -- opening: schema and migrations ------------------------------------------------
     def _table_names(self) -> list[str]:
         return self._do(None, None, lambda _: inspect(self.db).get_table_names())
@@ -236,7 +321,7 @@ class Database:
         processes opening one new store, the second finds it done)."""
         from .migrations import upgrade  # alembic is loaded only when there is work
 
-        with self.tx() as c:
+        with self._sa_tx() as c:
             upgrade(c)
 
     def _needs_migration(self) -> bool:
@@ -251,12 +336,105 @@ class _Holder:
     """Lives as long as its thread's locals."""
 
 
-def _first(result):
-    m = result.mappings().first()
-    return dict(m) if m is not None else None
+class _Compiled:
+    """A Core statement compiled for one dialect and one shape of parameters (their names,
+    the lengths of the lists for IN): its SQL, and how the call's parameters become the
+    driver's (positional or named, literal values included, lists expanded, the types' bind
+    processors applied)."""
+    __slots__ = ("sql", "names", "sources", "positional")
+
+    @classmethod
+    def make(cls, stmt, params, dialect):
+        """The compiled form, or False when it needs SQLAlchemy's execution (Python-side
+        defaults, type processors)."""
+        compiled = stmt.compile(dialect=dialect, column_keys=list(params))
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            return False
+        dummy = {}
+        for k, v in params.items():
+            if type(v) is list or type(v) is tuple:
+                dummy[k] = [_Marker(k, i) for i in range(len(v))]
+            else:
+                dummy[k] = _Marker(k, None)
+        state = compiled.construct_expanded_state(dummy)
+        self = cls()
+        self.sql = state.statement
+        self.positional = compiled.positional
+        names = list(state.positiontup) if compiled.positional else list(state.parameters)
+        sources = []
+        for n in names:
+            v = state.parameters[n]
+            proc = state.processors.get(n)
+            if not isinstance(v, _Marker):
+                sources.append((None, proc(v) if proc and v is not None else v, None))
+            else:
+                sources.append((v.key, v.index, proc))
+        self.names = tuple(names)
+        self.sources = tuple(sources)
+        return self
+
+    def args(self, params):
+        out = []
+        for key, index, proc in self.sources:
+            if key is None:
+                v = index  # a literal of the statement
+            elif index is None:
+                v = params[key]
+            else:
+                v = params[key][index]
+            out.append(v if proc is None or v is None else proc(v))
+        return out if self.positional else dict(zip(self.names, out))
+
+
+class _Marker:
+    __slots__ = ("key", "index")
+
+    def __init__(self, key, index):
+        self.key, self.index = key, index
+
+
+def _names(cursor):
+    return [d[0] for d in cursor.description]
+
+
+def _take_rows(cursor) -> list[dict]:
+    rows = cursor.fetchall()
+    if not rows:
+        return []
+    names = _names(cursor)
+    return [dict(zip(names, r)) for r in rows]
+
+
+def _take_row(cursor) -> dict | None:
+    rows = cursor.fetchall()  # to the end: SQLite ends the statement (and its write) there
+    return dict(zip(_names(cursor), rows[0])) if rows else None
+
+
+def _take_scalar(cursor):
+    rows = cursor.fetchall()
+    return rows[0][0] if rows else None
+
+
+def _take_count(cursor) -> int:
+    if cursor.description is not None:
+        cursor.fetchall()
+    return cursor.rowcount
+
+
+class _SAResult:
+    """A SQLAlchemy Result seen as a driver's cursor, for the take_* functions."""
+
+    def __init__(self, result):
+        self.result = result
+        self.rowcount = result.rowcount
+        self.description = [(k,) for k in result.keys()] if result.returns_rows else None
+
+    def fetchall(self):
+        return [tuple(r) for r in self.result]
 
 
 _PG_TX_LOCK = select(func.pg_advisory_xact_lock(TX_LOCK))
+_PG_TX_LOCK_SQL = f"SELECT pg_advisory_xact_lock({TX_LOCK})"
 
 
 _VERSION = select(column("version_num")).select_from(table("alembic_version"))
