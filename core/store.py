@@ -4,8 +4,9 @@ the state dir, or PostgreSQL: see store_db for the engine and the transactions).
 
 State changes that must not race are single UPDATE statements guarded on the expected
 state, so two processes sharing one store cannot both start conflicting actions. The
-statements are built once, here, with bind parameters (SQLAlchemy caches their compiled
-form); an UPDATE of some fields takes its SET clause from the parameters' names.
+statements are built once, here, with bind parameters, and compiled once per dialect and
+parameter shape (store_db runs them on the driver's connection); an UPDATE of some fields
+takes its SET clause from the parameters' names.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ FIND_INSTANCES = select(instances).where(_LIVE, or_(I.uuid == _b("w_ref"), I.nam
 LIST_INSTANCES = select(instances).where(_LIVE).order_by(I.created_at, insertion_order(I.uuid))
 LIST_HOST_INSTANCES = LIST_INSTANCES.where(I.host == _b("w_host"))
 CHANGED_SINCE = select(instances).where(I.updated_at > _b("w_when")).order_by(I.updated_at)
-INSERT_INSTANCE = insert(instances)
+INSERT_INSTANCE = insert(instances).returning(instances)
 SET_LOCKED = (update(instances)
               .where(I.uuid == _b("w_uuid"), I.locked == _b("w_was"), _LIVE)
               .values(locked=_b("v_locked"), locked_reason=_b("v_reason"), updated_at=_b("v_at"))
@@ -137,7 +138,7 @@ LAST_FAULT = (select(instance_faults).where(F.instance_uuid == _b("w_uuid"))
 
 G = images.c
 _SHOWN = G.status != "deleting"
-INSERT_IMAGE = insert(images)
+INSERT_IMAGE = insert(images).returning(images)
 GET_IMAGE = select(images).where(G.id == _b("w_id"))
 FIND_IMAGES = (select(images).where(or_(G.id == _b("w_ref"), G.name == _b("w_ref")), _SHOWN)
                .order_by(G.created_at, insertion_order(G.id)))
@@ -216,8 +217,7 @@ class Store(Database, Mailbox, Migrations):
         fields = dict(fields)
         fields["sys_meta"] = json.dumps(fields.get("sys_meta", {}))
         fields.setdefault("updated_at", fields["created_at"])
-        self._count(INSERT_INSTANCE, fields)
-        return self.get_instance(fields["uuid"])
+        return _instance(self._row(INSERT_INSTANCE, fields))
 
     def get_instance(self, uuid: str) -> dict | None:
         return _instance(self._row(GET_INSTANCE, {"w_uuid": uuid}))
@@ -333,8 +333,7 @@ class Store(Database, Mailbox, Migrations):
     # -- images ------------------------------------------------------------------------
     def add_image(self, fields: dict) -> dict:
         fields = dict(fields, properties=json.dumps(fields.get("properties", {})))
-        self._count(INSERT_IMAGE, fields)
-        return self.get_image(fields["id"])
+        return _image(self._row(INSERT_IMAGE, fields))
 
     def get_image(self, image_id: str) -> dict | None:
         return _image(self._row(GET_IMAGE, {"w_id": image_id}))
@@ -360,7 +359,7 @@ class Store(Database, Mailbox, Migrations):
     # -- IP allocations ----------------------------------------------------------------
     def allocate_ip(self, network: str, uuid: str, candidates) -> str:
         with self.tx():
-            taken = {r["address"] for r in self._rows(TAKEN_IPS, {"w_net": network})}
+            taken = set(self._column(TAKEN_IPS, {"w_net": network}))
             for address in candidates:
                 if address not in taken:
                     self._count(INSERT_IP, dict(network=network, address=address,

@@ -295,6 +295,10 @@ class Database:
     def _scalar(self, stmt, params=None):
         return self._run(stmt, params, _take_scalar)
 
+    def _column(self, stmt, params=None) -> list:
+        """The first column of every row."""
+        return self._run(stmt, params, _take_column)
+
     # SQLAlchemy's own execution, for what the hot path does not run, and the inspections.
     def _do(self, stmt, params, take):
         c = self.db
@@ -413,6 +417,10 @@ def _take_row(cursor) -> dict | None:
 def _take_scalar(cursor):
     rows = cursor.fetchall()
     return rows[0][0] if rows else None
+
+
+def _take_column(cursor) -> list:
+    return [r[0] for r in cursor.fetchall()]
 
 
 def _take_count(cursor) -> int:
