@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import weakref
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import column, create_engine, event, func, inspect, select, table
@@ -256,20 +257,30 @@ class Database:
     # transaction with no COMMIT to send; on PostgreSQL it is committed after.
     def _run(self, stmt, params, take):
         params = params or {}
-        key = (stmt, tuple(params), tuple(len(v) for v in params.values()
-                                          if type(v) is list or type(v) is tuple))
+        key = (stmt, tuple(params))
         compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = _Compiled.make(stmt, params, self.engine.dialect)
+        if compiled is None or compiled.__class__ is dict:  # IN lists: by their lengths
+            by_len = compiled
+            lens = tuple(len(v) for v in params.values() if type(v) is list or type(v) is tuple)
+            compiled = by_len.get(lens) if by_len else None
+            if compiled is None:
+                compiled = _Compiled.make(stmt, params, self.engine.dialect)
+                if lens:
+                    self._compiled.setdefault(key, {})[lens] = compiled
+                else:
+                    self._compiled[key] = compiled
         if compiled is False:  # a statement this path does not run: SQLAlchemy does
-            return self._do(stmt, params, lambda r: take(_SAResult(r)))
-        c = self.db
+            return self._do(stmt, params, lambda r: take(_SAResult(r), None))
         local = self._local
-        raw = local.raw
+        raw = getattr(local, "raw", None)
+        if raw is None:
+            self.db
+            raw = local.raw
         if local.depth or self._autocommit:
-            return take(raw.execute(compiled.sql, compiled.args(params)))
+            return take(raw.execute(compiled.sql, compiled.args(params)), compiled)
+        c = local.db
         try:
-            out = take(raw.execute(compiled.sql, compiled.args(params)))
+            out = take(raw.execute(compiled.sql, compiled.args(params)), compiled)
             if c.in_transaction():
                 c.commit()
             else:
@@ -345,7 +356,7 @@ class _Compiled:
     the lengths of the lists for IN): its SQL, and how the call's parameters become the
     driver's (positional or named, literal values included, lists expanded, the types' bind
     processors applied)."""
-    __slots__ = ("sql", "names", "sources", "positional")
+    __slots__ = ("sql", "names", "sources", "positional", "args", "columns")
 
     @classmethod
     def make(cls, stmt, params, dialect):
@@ -375,9 +386,18 @@ class _Compiled:
                 sources.append((v.key, v.index, proc))
         self.names = tuple(names)
         self.sources = tuple(sources)
+        self.columns = None  # the rows' column names, from the first cursor
+        if self.positional and all(k is not None and i is None and p is None
+                                   for k, i, p in sources):
+            keys = [k for k, _, _ in sources]  # the call's values, as they are
+            self.args = (itemgetter(*keys) if len(keys) > 1 else
+                         (lambda params, k=keys[0]: (params[k],)) if keys else
+                         (lambda params: ()))
+        else:
+            self.args = self._args
         return self
 
-    def args(self, params):
+    def _args(self, params):
         out = []
         for key, index, proc in self.sources:
             if key is None:
@@ -397,33 +417,38 @@ class _Marker:
         self.key, self.index = key, index
 
 
-def _names(cursor):
-    return [d[0] for d in cursor.description]
+def _names(cursor, compiled):
+    if compiled is None:
+        return [d[0] for d in cursor.description]
+    names = compiled.columns
+    if names is None:
+        names = compiled.columns = tuple(d[0] for d in cursor.description)
+    return names
 
 
-def _take_rows(cursor) -> list[dict]:
+def _take_rows(cursor, compiled) -> list[dict]:
     rows = cursor.fetchall()
     if not rows:
         return []
-    names = _names(cursor)
+    names = _names(cursor, compiled)
     return [dict(zip(names, r)) for r in rows]
 
 
-def _take_row(cursor) -> dict | None:
+def _take_row(cursor, compiled) -> dict | None:
     rows = cursor.fetchall()  # to the end: SQLite ends the statement (and its write) there
-    return dict(zip(_names(cursor), rows[0])) if rows else None
+    return dict(zip(_names(cursor, compiled), rows[0])) if rows else None
 
 
-def _take_scalar(cursor):
+def _take_scalar(cursor, compiled):
     rows = cursor.fetchall()
     return rows[0][0] if rows else None
 
 
-def _take_column(cursor) -> list:
+def _take_column(cursor, compiled) -> list:
     return [r[0] for r in cursor.fetchall()]
 
 
-def _take_count(cursor) -> int:
+def _take_count(cursor, compiled) -> int:
     if cursor.description is not None:
         cursor.fetchall()
     return cursor.rowcount
