@@ -24,7 +24,13 @@ soak: $(STAMP)
 screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py
 
+# The console at 1,000 and 5,000 instances in a real terminal (tmux), beside the floors
+# (virsh for the CLI), then the engine's throughput.
 bench: $(STAMP)
+	@command -v tmux >/dev/null 2>&1 && command -v virsh >/dev/null 2>&1 || { \
+	  echo "installing tmux and libvirt-clients for bench/fleet.py"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends tmux libvirt-clients; }
+	$(PY) bench/fleet.py
 	$(PY) bench/engine_ops.py
 
 # System packages the Python build needs: libvirt headers and pkg-config (libvirt-python

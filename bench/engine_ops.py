@@ -29,7 +29,8 @@ from core.virt_simulated import SimulatedDriver  # noqa: E402
 PHASES = ("launch", "pause", "unpause", "delete")
 
 
-def write_inventory(path: Path, hosts: int, sync: float = 60) -> Path:
+def write_inventory(path: Path, hosts: int, sync: float | None = None) -> Path:
+    """sync None: the product's default sync_power_state_interval."""
     lines = []
     for i in range(hosts):
         lines += ["[[hosts]]", f'name = "h{i:02d}"', 'uri = "test:///"',
@@ -38,7 +39,7 @@ def write_inventory(path: Path, hosts: int, sync: float = 60) -> Path:
     lines += ["[[flavors]]", 'name = "m1.tiny"', "vcpus = 1", "ram_mb = 512", "disk_gb = 1", "",
               "[[images]]", 'name = "cirros"', "size_mb = 1", "",
               "[network]", 'cidr = "10.0.0.0/20"', "",
-              "[compute]", f"sync_power_state_interval = {sync}", ""]
+              *(["[compute]", f"sync_power_state_interval = {sync}", ""] if sync else [])]
     path.write_text("\n".join(lines))
     return path
 

@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sync", type=float, default=2.0,
-                    help="sync_power_state_interval (hosts.toml's default: 2 s)")
+                    help="sync_power_state_interval (hosts.toml's default: 60 s)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="novatui-bench-") as tmp:
         config_path = write_inventory(Path(tmp) / "hosts.toml", args.hosts, args.sync)

@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import libvirt  # noqa: E402
 from textual import events  # noqa: E402
 
 from bench.engine_ops import write_inventory  # noqa: E402
+from bench.fleet_floor import suspend_floor  # noqa: E402
 from core.cli import attach, embed  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
@@ -104,19 +104,6 @@ async def run_console(client, embedded, n, presses, changes) -> dict:
         return await measure(app, n, presses, changes)
 
 
-def libvirt_floor(runs: int = 200) -> float:
-    conn = libvirt.open("test:///default")
-    dom = conn.lookupByName("test")
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        dom.suspend()
-        dom.resume()
-        times.append((time.perf_counter() - t) / 2)
-    conn.close()
-    return statistics.median(times)
-
-
 def embedded(config, state_dir, n, presses, changes) -> dict:
     client, service = embed(Engine(config, state_dir).start())
     try:
@@ -166,7 +153,7 @@ def main() -> None:
         results = {"embedded": embedded(config, state_dir, args.instances, args.presses, args.changes),
                    "attached": attached(config_path, state_dir, args.instances, args.presses,
                                         args.changes)}
-    floor = libvirt_floor()
+    floor = suspend_floor()
     print(f"{args.instances} instances on {args.hosts} simulated hosts, console 200x50 (headless)")
     print(f"floor: one libvirt suspend/resume on test:///, median {floor * 1e6:.0f} us")
     print(f"{'mode':<9} {'key->row med':>13} {'key->state med':>15} {'other->row med':>15} "

@@ -9,17 +9,23 @@ to runs one inside itself and serves other clients while it runs)."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from .cli_commands import EXIT_FAILED, EXIT_REFUSED, run_command
-from .cli_output import OutputError
 from .cli_parser import CLIError, build_parser
-from .config import default_state_dir, load_config
 from .errors import NovaError
+from .paths import default_state_dir
 from .service import find_service
+
+# A verb pays only for what it uses: talking to a running service imports neither the engine
+# (libvirt, paramiko, sqlite3) nor the inventory's parser; cliff's formatters come with the
+# first output (core/cli_output.py), argparse's subcommands as they are named.
+
+
+def load_config(path: Path):
+    from .config import load_config as load
+    return load(path)
 
 
 def resolve_config(arg: str | None) -> Path:
@@ -59,6 +65,17 @@ def open_client(args):
     if url:
         return attach(url, args.read_only), None
     running = find_service(_state_dir_arg(args))
+    if running is not None and args.noun is None:
+        # The console paints from one read of the store while it connects.
+        from .starting import StartingClient, read_snapshot
+        try:
+            first = read_snapshot(load_config(resolve_config(args.config)),
+                                  _state_dir_arg(args), hosts_starting=False)
+        except (NovaError, CLIError, OSError):   # the service's own snapshot follows
+            first = None
+        url = f"unix:{running['socket']}"
+        return StartingClient(lambda: (attach(url, args.read_only), None), url, first,
+                              read_only=args.read_only), None
     if running is not None:
         return attach(f"unix:{running['socket']}", args.read_only), None
     from .statedir import prepare_state_dir
@@ -67,15 +84,26 @@ def open_client(args):
     # explicit --init, creates a state dir.
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(), args.read_only,
                                   create=args.init or args.state_dir is None)
+    if args.noun is None and not args.read_only:
+        # The console paints from one read of the store while its service starts on a
+        # thread (the engine's imports included).
+        from .service import SOCKET_FILE
+        from .starting import StartingClient, read_snapshot
+
+        def start():
+            from .engine import Engine
+            return embed(Engine(config, state_dir).start(ready_timeout=0))
+        starting = StartingClient(start, f"unix:{state_dir / SOCKET_FILE}",
+                                  read_snapshot(config, state_dir, hosts_starting=True))
+        return starting, starting
     from .client import LocalClient
     from .engine import Engine
     if args.noun is not None:
         return LocalClient(Engine(config, state_dir, read_only=args.read_only,
                                   own="free").start()), None
-    if args.read_only:  # drives nothing: watches the store the others write
-        engine = Engine(config, state_dir, read_only=True, own="none").start(ready_timeout=0)
-        return LocalClient(engine, poll=True), None
-    return embed(Engine(config, state_dir).start(ready_timeout=0))  # hosts come up meanwhile
+    # drives nothing: watches the store the others write
+    engine = Engine(config, state_dir, read_only=True, own="none").start(ready_timeout=0)
+    return LocalClient(engine, poll=True), None
 
 
 def embed(engine):
@@ -92,6 +120,9 @@ def embed(engine):
 
 def serve(args) -> int:
     """`novatui serve`: the state dir's service, in the foreground, until SIGTERM/SIGINT."""
+    import signal
+    import threading
+
     from .engine import Engine
     from .osapi.auth import ensure_tokens, is_loopback
     from .service import Service, check_no_service, parse_listen
@@ -129,10 +160,11 @@ def serve(args) -> int:
 def run(args) -> int:
     if args.noun == "serve":
         return serve(args)
-    client, embedded = open_client(args)
     if args.noun is None:
-        from tui.app import run_console  # the console alone pulls in Textual
-        return run_console(client, embedded)
+        # The console alone pulls in Textual: before any thread of the engine competes.
+        from tui.app import run_console
+        return run_console(*open_client(args))
+    client, embedded = open_client(args)
     try:
         rc = run_command(args, client)
         sys.stdout.flush()
@@ -152,6 +184,13 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _loaded(module: str, name: str) -> tuple:
+    """(module.name,) when that module has been imported, else (): an except clause for an
+    error that only code which imported its module can raise (none, when it was not)."""
+    found = sys.modules.get(module)
+    return (getattr(found, name),) if found is not None else ()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = None
@@ -165,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return 0
-    except (CLIError, OutputError) as e:
+    except (CLIError, *_loaded("core.cli_output", "OutputError")) as e:
         print(str(e) if isinstance(e, CLIError) else f"novatui: {e}", file=sys.stderr)
         return EXIT_REFUSED
     except NovaError as e:
@@ -174,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     except TimeoutError as e:
         print(f"novatui: {e}", file=sys.stderr)
         return EXIT_FAILED
-    except _db_errors() as e:
+    except (*_db_errors(), *_loaded("sqlite3", "DatabaseError")) as e:
         from .statedir import STORE_FILE
         from .store_db import describe_db_error
         print(f"novatui: {describe_db_error(_state_dir_arg(args) / STORE_FILE, e)}",

@@ -3,16 +3,17 @@ in the state dir's service."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from .actions import ACTIONS
-from .cli_output import ListColumn, emit_list, emit_one
 from .cli_parser import CLIError
-from .cli_views import (EVENT_COLUMNS, EVENT_LONG_COLUMNS, FLAVOR_COLUMNS, HOST_COLUMNS,
-                        IMAGE_COLUMNS, IMAGE_LONG_COLUMNS, SERVER_COLUMNS, SERVER_LONG_COLUMNS,
-                        event_row, filter_servers, flavor_row, flavor_view, host_view,
-                        image_row, image_view, server_row, server_view)
-from .client import Client
 from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .client import Client
+
+# The views and cliff's formatters (core/cli_views.py, core/cli_output.py) are imported by the
+# commands that print: a request's verb (`server pause X`) prints nothing and does without.
 
 EXIT_FAILED = 1   # the operation ran and failed (see the fault)
 EXIT_REFUSED = 2  # bad input, or the request was refused; nothing changed
@@ -57,7 +58,29 @@ def server_action(args) -> tuple[str, list[str], dict]:
 
 def server_command(args, client: Client) -> int:
     verb = args.verb
-    network = client.info()["network_name"]
+    if verb in ("list", "show", "create", "event", "image"):
+        return _server_read(args, client)
+    action, refs, params = server_action(args)
+    rc = 0
+    # Every name is resolved before anything is asked, and an instance the state table
+    # refuses goes first: a bad reference or state leaves every instance as it was.
+    targets = list({i["uuid"]: i for i in map(client.instance, refs)}.values())
+    targets.sort(key=lambda i: ACTIONS[action].refusal(i) is None)
+    requests = [client.request(action, i["uuid"], **params) for i in targets]
+    for req in requests:
+        rc = max(rc, _wait_and_report(client, req, args, verb))
+    return rc
+
+
+def _server_read(args, client: Client) -> int:
+    """The server verbs that print: list, show, create, event list, image create."""
+    from .cli_output import emit_list, emit_one
+    from .cli_views import (EVENT_COLUMNS, EVENT_LONG_COLUMNS, SERVER_COLUMNS,
+                            SERVER_LONG_COLUMNS, event_row, filter_servers, image_view,
+                            server_row, server_view)
+    verb = args.verb
+    # The network's name (GET /novatui/info) only for the verbs that show addresses.
+    network = client.info()["network_name"] if verb in ("list", "show", "create") else None
     if verb == "list":
         rows = [server_row(i, network) for i in filter_servers(client.instances(args.host), args)]
         emit_list(args, rows, SERVER_LONG_COLUMNS if args.long else SERVER_COLUMNS,
@@ -87,16 +110,7 @@ def server_command(args, client: Client) -> int:
         if images:
             emit_one(args, image_view(images[-1]))
         return rc
-    action, refs, params = server_action(args)
-    rc = 0
-    # Every name is resolved before anything is asked, and an instance the state table
-    # refuses goes first: a bad reference or state leaves every instance as it was.
-    targets = list({i["uuid"]: i for i in map(client.instance, refs)}.values())
-    targets.sort(key=lambda i: ACTIONS[action].refusal(i) is None)
-    requests = [client.request(action, i["uuid"], **params) for i in targets]
-    for req in requests:
-        rc = max(rc, _wait_and_report(client, req, args, verb))
-    return rc
+    raise AssertionError(verb)
 
 
 def _host(client: Client, name: str) -> dict:
@@ -108,6 +122,8 @@ def _host(client: Client, name: str) -> dict:
 
 
 def host_command(args, client: Client) -> int:
+    from .cli_output import ListColumn, emit_list, emit_one
+    from .cli_views import HOST_COLUMNS, host_view
     if args.verb == "list":
         emit_list(args, [host_view(h) for h in client.hosts()], HOST_COLUMNS)
     elif args.verb == "show":
@@ -124,6 +140,8 @@ def host_command(args, client: Client) -> int:
 
 
 def flavor_command(args, client: Client) -> int:
+    from .cli_output import emit_list, emit_one
+    from .cli_views import FLAVOR_COLUMNS, flavor_row, flavor_view
     flavors = client.info()["flavors"]
     if args.verb == "show":
         found = [f for f in flavors if f["name"] == args.flavor]
@@ -137,6 +155,8 @@ def flavor_command(args, client: Client) -> int:
 
 
 def image_command(args, client: Client) -> int:
+    from .cli_output import emit_list, emit_one
+    from .cli_views import IMAGE_COLUMNS, IMAGE_LONG_COLUMNS, image_row, image_view
     verb = args.verb
     if verb == "list":
         emit_list(args, [image_row(i) for i in client.images()],

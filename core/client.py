@@ -109,6 +109,14 @@ class Client(ABC):
     def in_flight(self) -> list[dict]:
         """Work this process carries (see Engine.in_flight); [] for an attached client."""
 
+    def first_snapshot(self):
+        """A picture to paint before the service answers (core/starting.py), or None."""
+        return None
+
+    def started(self) -> str | None:
+        """Wait until the client can serve: None, or why it cannot (core/starting.py)."""
+        return None
+
     # -- requests ----------------------------------------------------------------------
     @abstractmethod
     def create(self, name: str, flavor: str, image: str,

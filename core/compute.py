@@ -34,7 +34,7 @@ from .logs import LogSink, ServiceLog
 from .store import Store
 from .virt import LibvirtDriver
 
-HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_SECONDS = 10.0   # Nova's report_interval; a host is down after service_down_time
 CLEANUPS = ("cleanup_deleted", "cleanup_evacuated")  # steps that belong to no action
 RECONNECT_SECONDS = 5.0
 

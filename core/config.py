@@ -100,7 +100,7 @@ class SchedulerConfig:
 @dataclass(frozen=True)
 class ComputeConfig:
     shutdown_timeout: float = 60.0
-    sync_power_state_interval: float = 2.0
+    sync_power_state_interval: float = 60.0
     service_down_time: float = 60.0
     handle_lifecycle_events: bool = True   # Nova's [workarounds]handle_virt_lifecycle_events
 
@@ -344,7 +344,7 @@ def load_config(path: str | os.PathLike) -> Config:
     compute = ComputeConfig(
         shutdown_timeout=cc.get("shutdown_timeout", float, 60.0, _non_negative, "must not be negative",
                                 MAX_SECONDS),
-        sync_power_state_interval=cc.get("sync_power_state_interval", float, 2.0, _positive, ratio,
+        sync_power_state_interval=cc.get("sync_power_state_interval", float, 60.0, _positive, ratio,
                                          MAX_SECONDS),
         service_down_time=cc.get("service_down_time", float, 60.0, _positive, ratio, MAX_SECONDS),
         handle_lifecycle_events=cc.get("handle_lifecycle_events", bool, True))
@@ -422,10 +422,3 @@ def _unique(path: Path, key: str, names: list[str]) -> None:
             raise ConfigError(f"{path}: {key}: {n!r} is defined twice")
         seen.add(n)
 
-
-def default_state_dir() -> Path:
-    env = os.environ.get("NOVATUI_STATE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "novatui"

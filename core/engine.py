@@ -21,7 +21,7 @@ from .conductor import Conductor
 from .config import Config
 from .errors import HostOwned, NotFound, NovaError
 from .events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
-from .hosts import host_views
+from .hosts import host_liveness, host_views
 from .images import ImageStore
 from .logs import LogLine, LogSink
 from .statedir import check_store_matches_hosts, prepare_state_dir
@@ -30,6 +30,8 @@ from .virt import make_driver, start_event_loop
 
 Listener = Callable[[object], None]
 ADOPT_SECONDS = 0.5
+HOSTS_AT_ONCE = 4   # more dirty hosts than this: one read of every host's view
+HOSTS_EVERY = 0.1   # host views are read at most this often (a console shows them so)
 
 
 def waiting_line(rows: list[dict]) -> str:
@@ -105,6 +107,13 @@ class Engine:
         self._own_lock = threading.Lock()
         self.computes: dict[str, ComputeManager] = {}
         self.started = False
+        # Host views are read and emitted by one thread of their own, after the change
+        # that made them stale: a burst of changes on a host costs one read, off the
+        # request's and the compute service's path, and an unchanged view is not sent.
+        self._dirty_hosts: set[str] = set()
+        self._hosts_lock = threading.Lock()
+        self._hosts_wake = threading.Event()
+        self._hosts_sent: dict[str, dict] = {}
 
     # -- life cycle --------------------------------------------------------------------
     def start(self, ready_timeout: float = 30.0) -> "Engine":
@@ -127,6 +136,7 @@ class Engine:
         except Exception:
             self._release_locks()
             raise
+        self._spawn("hosts", self._host_emitter)
         for name, mgr in self.computes.items():
             self._spawn(f"compute-{name}", mgr.serve)
         if self.own != "none":
@@ -237,6 +247,7 @@ class Engine:
         if settle:
             self.settle(settle_timeout, on_wait)
         self._stop.set()
+        self._hosts_wake.set()
         for topic in [CONDUCTOR] + [m.topic for m in self.computes.values()]:
             self.bus.wake(topic)
         for t in list(self._threads):
@@ -265,6 +276,8 @@ class Engine:
     def subscribe(self, listener: Listener) -> None:
         with self._listen_lock:
             self._listeners = self._listeners + [listener]
+        with self._hosts_lock:
+            self._hosts_sent.clear()   # the newcomer has seen none: the next view goes out
 
     def unsubscribe(self, listener: Listener) -> None:
         with self._listen_lock:
@@ -292,7 +305,38 @@ class Engine:
             self._emit_host(event.instance["host"])
 
     def _emit_host(self, name: str) -> None:
-        for view in host_views(self.config, self.store, only=name):
+        """The host's view is stale: the emitter thread reads and sends it."""
+        with self._hosts_lock:
+            self._dirty_hosts.add(name)
+        self._hosts_wake.set()
+
+    def _host_emitter(self, stop: threading.Event) -> None:
+        while True:
+            self._hosts_wake.wait()
+            self._hosts_wake.clear()
+            if stop.is_set():
+                return
+            with self._hosts_lock:
+                dirty, self._dirty_hosts = self._dirty_hosts, set()
+            if not dirty or not self._listeners:
+                continue
+            try:
+                self._send_hosts(dirty)
+            except Exception:  # noqa: BLE001 - the store, busy or closing: next change
+                pass
+            stop.wait(HOSTS_EVERY)  # what changes meanwhile waits, and goes in one read
+
+    def _send_hosts(self, dirty: set[str]) -> None:
+        if len(dirty) > HOSTS_AT_ONCE:
+            views = [v for v in host_views(self.config, self.store) if v["name"] in dirty]
+        else:
+            views = [v for name in sorted(dirty)
+                     for v in host_views(self.config, self.store, only=name)]
+        for view in views:
+            with self._hosts_lock:
+                if self._hosts_sent.get(view["name"]) == view:
+                    continue
+                self._hosts_sent[view["name"]] = view
             self._emit(HostChanged(view))
 
     # -- requests (run on the API thread) ----------------------------------------------
@@ -345,6 +389,9 @@ class Engine:
 
     def hosts(self) -> list[dict]:
         return host_views(self.config, self.store)
+
+    def host_liveness(self) -> dict[str, str]:
+        return host_liveness(self.config, self.store)
 
     def actions(self, ref: str) -> list[dict]:
         return self.store.list_actions(self.api.get_instance(ref)["uuid"])

@@ -9,6 +9,19 @@ from .scheduler import HostState
 from .store import Store
 
 
+def _state(config: Config, svc: dict, now: float) -> str:
+    heard = svc.get("heartbeat") or 0
+    up = (now - heard) < config.compute.service_down_time and not svc.get("forced_down")
+    return "up" if up else "down"
+
+
+def host_liveness(config: Config, store: Store) -> dict[str, str]:
+    """Each host's up or down from its service row alone (no usage summed over the
+    instances): what changes as heartbeats age, without an event."""
+    services, now = store.services(), time.time()
+    return {h.name: _state(config, services.get(h.name, {}), now) for h in config.hosts}
+
+
 def host_views(config: Config, store: Store, only: str | None = None) -> list[dict]:
     services = store.services()
     usage = store.host_usage(only)
@@ -20,9 +33,8 @@ def host_views(config: Config, store: Store, only: str | None = None) -> list[di
         svc = services.get(h.name, {})
         used = usage.get(h.name, {})
         heard = svc.get("heartbeat") or 0
-        up = (now - heard) < config.compute.service_down_time and not svc.get("forced_down")
         views.append({
-            "name": h.name, "state": "up" if up else "down",
+            "name": h.name, "state": _state(config, svc, now),
             "enabled": not svc.get("disabled"), "disabled_reason": svc.get("disabled_reason"),
             "availability_zone": h.availability_zone, "uri": svc.get("uri") or h.uri,
             "vcpus": svc.get("vcpus") or h.vcpus, "vcpus_used": used.get("vcpus", 0),

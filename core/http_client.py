@@ -6,27 +6,32 @@ Sync httpx: the CLI calls it directly, the console from worker threads. It impor
 the engine nor libvirt, so that the CLI starts fast when a service runs."""
 from __future__ import annotations
 
+import re
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
-
-import sys
 
 # httpx imports its own command-line tool on import (rich, click, pygments: ~40 ms of a CLI
 # call's start-up) and falls back to a stub when that import fails. We never run it.
 sys.modules.setdefault("httpx._main", None)
 import httpx  # noqa: E402
 
-from .actions import ACTIONS
-from .client import Client, Listener
-from .errors import (Conflict, InstanceInvalidState, InstanceIsLocked, InvalidInput, NotFound,
-                     NovaError, ReadOnly)
-from .events import Request
-from .http_events import EventStream, reason_of
-from .logs import LogLine
+from .actions import ACTIONS  # noqa: E402
+from .client import Client, Listener  # noqa: E402
+from .errors import (Conflict, InstanceInvalidState, InstanceIsLocked, InvalidInput,  # noqa: E402
+                     NotFound, NovaError, ReadOnly)
+from .events import Request  # noqa: E402
+from .logs import LogLine  # noqa: E402
 
+# The event stream (core/http_events.py) is imported by the first subscriber: a CLI call
+# never reads it.
+if TYPE_CHECKING:
+    from .http_events import EventStream
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SERVICES_VERSION = {"OpenStack-API-Version": "compute 2.53"}  # forced_down: 2.53
 WAIT_POLL_SECONDS = 30.0   # one long poll of GET /novatui/requests/{id}
 UPLOAD_CHUNK = 1 << 20
@@ -120,8 +125,11 @@ class HttpClient(Client):
         self._stream: EventStream | None = None
 
     def _new_http(self) -> httpx.Client:
-        transport = httpx.HTTPTransport(uds=self.socket_path) if self.socket_path else None
         base = "http://localhost" if self.socket_path else self.url.rstrip("/")
+        # Plain HTTP (the Unix socket, or an http:// URL) never does TLS: no need for the CA
+        # bundle, whose loading is ~25 ms of each CLI call. An https:// URL is verified.
+        verify = not (self.socket_path or base.lower().startswith("http://"))
+        transport = httpx.HTTPTransport(uds=self.socket_path, verify=verify)
         return httpx.Client(base_url=base, transport=transport, headers=self._headers,
                             timeout=httpx.Timeout(60.0, connect=5.0))
 
@@ -130,6 +138,7 @@ class HttpClient(Client):
         try:
             response = self._http.request(method, path, **kw)
         except httpx.TransportError as e:
+            from .http_events import reason_of
             raise ServiceUnavailable(reason_of(e, self.url)) from None
         if response.status_code >= 400:
             raise error_of(response)
@@ -200,13 +209,25 @@ class HttpClient(Client):
         params = {k: v for k, v in params.items() if v is not None}
         if "image" in params:  # rebuild, rescue: Nova's imageRef is the image's id
             params["image_id"] = self.image(params.pop("image"))["id"]
-        uuid = self.instance(ref)["uuid"]
+        if UUID_RE.fullmatch(ref):  # an id, as the CLI and the console pass: asked at once
+            try:
+                return self._act(spec, ref, params)
+            except NovaError as e:
+                # The instance was found and refused (409), or the service failed: the
+                # answer the lookup would have led to as well.
+                if isinstance(e, Conflict) or e.code >= 500:
+                    raise
+                # Any other refusal may hide a missing instance (or a name that looks like an
+                # id): as before, the lookup says so first.
+        return self._act(spec, self.instance(ref)["uuid"], params)
+
+    def _act(self, spec, uuid: str, params: dict) -> Request:
         if spec.http[0] == "DELETE":
             response = self._call("DELETE", f"/v2.1/servers/{uuid}")
         else:
             response = self._call("POST", f"/v2.1/servers/{uuid}/action",
                                   json=spec.request_body(params))
-        return self._request_of(response, uuid, action)
+        return self._request_of(response, uuid, spec.name)
 
     def wait(self, request, timeout=600.0):
         rid = request.request_id if isinstance(request, Request) else request
@@ -265,6 +286,7 @@ class HttpClient(Client):
         with self._lock:
             self._listeners.append(listener)
             if self._stream is None:
+                from .http_events import EventStream
                 self._stream = EventStream(self._new_http(), self.url, self._emit)
                 self._stream.start()
 

@@ -40,6 +40,9 @@ except ImportError:
 else:
     DBError = (*DBError, psycopg.Error)
 BUSY_TIMEOUT = 10  # seconds
+# Each thread's connection keeps its own page cache, and any other connection's write
+# empties it: 2 MiB each (SQLite's default) bought nothing but memory, 25 threads over.
+PAGE_CACHE_KIB = 256
 TX_LOCK = 0x6E6F7661  # "nova": PostgreSQL's advisory lock that serializes tx() like BEGIN IMMEDIATE
 SCHEMES = ("sqlite", "postgresql")
 
@@ -78,6 +81,7 @@ def _sqlite_engine(path: Path, read_only: bool):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000}")
+        conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         return conn
 
     engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)

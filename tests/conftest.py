@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_config(tmp_path: Path, extra: str = "", replace: dict | None = None, sync: float = 0.2):
     text = (ROOT / "hosts.toml").read_text()
     text = text.replace("shutdown_timeout = 60", "shutdown_timeout = 1")
-    text = text.replace("sync_power_state_interval = 2", f"sync_power_state_interval = {sync}")
+    text = text.replace("sync_power_state_interval = 60", f"sync_power_state_interval = {sync}")
     for old, new in (replace or {}).items():
         assert old in text, old
         text = text.replace(old, new)

@@ -29,6 +29,7 @@ from .widgets.split import load_prefs
 
 LOG_FLUSH_SECONDS = 0.1
 CONNECT_WAIT_SECONDS = 10.0   # for the first snapshot of an attached client
+FIRST_PAINT_WAIT_SECONDS = 2.0
 USER_PREFS_DIR = Path("~/.config/novatui")
 
 
@@ -49,6 +50,7 @@ class NovaApp(App):
     CSS_PATH = "novatui.tcss"
     TITLE = "novatui"
     COMMANDS = App.COMMANDS | {ActionCommands}
+    start_error: str | None = None   # why the embedded service could not start
 
     def __init__(self, client: Client, embedded=None) -> None:
         """embedded: the service this process runs (in_flight(), stop()), or None."""
@@ -70,6 +72,7 @@ class NovaApp(App):
         # dialog's answer; True whenever it was not asked (nothing in flight, ctrl+q).
         self.settle_on_exit = True
         self._leaving = False
+        self._first_painted = threading.Event()
         self._show_title()
 
     def _show_title(self) -> None:
@@ -102,8 +105,17 @@ class NovaApp(App):
 
     @work(thread=True, group="start")
     def start_up(self) -> None:
-        """What the cloud is (hosts, flavors, zones), then the events, then the history of
-        the log lines: the history is read once the stream is open, so no line falls between."""
+        """The first picture (a service still starting gives it from one read of the
+        store), then what the cloud is (hosts, flavors, zones), then the events, then the
+        history of the log lines: read once the stream is open, so no line falls between."""
+        first = self.client.first_snapshot()
+        if first is not None:  # painted before the service's threads compete with it
+            self._post_event(first)
+            self._first_painted.wait(FIRST_PAINT_WAIT_SECONDS)
+        reason = self.client.started()
+        if reason is not None:
+            self.call_from_thread(self._cannot_start, reason)
+            return
         self._read_info()
         self.client.subscribe(self._on_client_event)
         if self.client.attached:
@@ -111,6 +123,10 @@ class NovaApp(App):
         else:  # an engine here: its events start now; the tables start from a read
             self._on_client_event(Snapshot(self.client.instances(), self.client.hosts()))
         self._read_history(None)
+
+    def _cannot_start(self, reason: str) -> None:
+        self.start_error = reason
+        self.exit(return_code=1)
 
     @work(thread=True, group="info", exclusive=True)
     def load_info(self) -> None:
@@ -150,6 +166,9 @@ class NovaApp(App):
     def _on_client_event(self, event: object) -> None:
         if isinstance(event, Snapshot):
             self._connected.set()
+        self._post_event(event)
+
+    def _post_event(self, event: object) -> None:
         if self.feed.put(event) and not self._rung:
             self._rung = True
             self.post_message(ClientEvents())
@@ -165,6 +184,8 @@ class NovaApp(App):
                             full=changes.full)
         except NoMatches:  # the console is closing: its tables are already gone
             return
+        if changes.full and not self._first_painted.is_set():
+            self.call_after_refresh(self._first_painted.set)
         for event in changes.service:
             self._service_changed(event)
 
@@ -288,4 +309,7 @@ def run_console(client: Client, embedded=None) -> int:
         app.run()
     finally:
         close(client, embedded, app.settle_on_exit)
+    if app.start_error is not None:
+        print(f"novatui: {app.start_error}", file=sys.stderr)
+        return 1
     return 0

@@ -251,6 +251,11 @@ async def server_action(request: web.Request) -> web.StreamResponse:
     engine, rid = engine_of(request), request_id(request)
     server_id = request.match_info["server_id"]
     name, params = action_from_body(await json_body(request))
+    if name == "evacuate" and at_least(request, 95):  # Nova: the guest arrives stopped
+        params["target_state"] = "stopped"
+    if "image" not in params and name != "snapshot":  # the lookup and the action: one hop
+        req = await on_api_thread(request, _perform, engine, server_id, name, rid, params)
+        return await _action_response(request, engine, name, req)
     inst = await off_loop(live_instance, engine, server_id)
     if "image" in params:
         params["image"] = await off_loop(image_id, engine, params["image"])
@@ -261,11 +266,18 @@ async def server_action(request: web.Request) -> web.StreamResponse:
         response = web.Response(status=202)
         response.headers["Location"] = f"{base_url(request)}/image/v2/images/{image}"
         return _done(response, req)
-    if name == "evacuate" and at_least(request, 95):  # Nova: the guest arrives stopped
-        params["target_state"] = "stopped"
     req = await on_api_thread(request, engine.api.perform, name, inst["uuid"], ctx=rid, **params)
+    return await _action_response(request, engine, name, req)
+
+
+def _perform(engine, server_id: str, name: str, ctx: str, params: dict):
+    """On the API thread: Nova's 404 for an instance that is not there, then the action."""
+    return engine.api.perform(name, live_instance(engine, server_id)["uuid"], ctx=ctx, **params)
+
+
+async def _action_response(request: web.Request, engine, name: str, req) -> web.StreamResponse:
     if name == "rebuild":
-        view = await off_loop(_show, request, engine, inst["uuid"], at_least(request, 75))
+        view = await off_loop(_show, request, engine, req.instance_uuid, at_least(request, 75))
         response = web.json_response(view, status=202)
         response.headers["Location"] = view["server"]["links"][0]["href"]
     elif name == "rescue":      # 200 for backwards compatibility; no admin password here

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from .common import ENGINE, off_loop
 
 KEEPALIVE_SECONDS = 15.0
 HOST_LOOK_SECONDS = 1.0
+FULL_LOOK_SECONDS = 30.0
 MAX_QUEUED_BATCHES = 5000   # a client that reads slower than this is dropped; it reconnects
 
 
@@ -102,11 +104,21 @@ class EventHub:
                 queue.put_nowait(batch)
 
     async def watch_hosts(self) -> None:
-        """Heartbeats age without events: send a host whose view changed."""
+        """Heartbeats age without events: send a host whose view changed. Every second
+        the hosts' up/down is read from their service rows alone; the whole views (usage
+        summed over every instance) only when one of them changed, or every
+        FULL_LOOK_SECONDS as a safety net."""
+        last_full = 0.0
         while not self.closed:
             await asyncio.sleep(HOST_LOOK_SECONDS)
             if not self.streams:
                 continue
+            if time.monotonic() - last_full < FULL_LOOK_SECONDS:
+                states = await off_loop(self.engine.host_liveness)
+                if all(self._hosts.get(name, {}).get("state") == state
+                       for name, state in states.items()):
+                    continue
+            last_full = time.monotonic()
             seq = dict(self._host_seq)
             views = await off_loop(self.engine.hosts)
             # a host an engine event told of while we read is fresher than what we read

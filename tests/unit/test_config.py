@@ -82,7 +82,7 @@ LIMIT = "must be at most"
     ("max_attempts = 3", "max_attempts = 4294967296", f"scheduler.max_attempts: {LIMIT} 2147483647"),
     ("shelved_offload_time = 0", "shelved_offload_time = -2", "must be -1 (never), 0 (at once)"),
     ("resize_confirm_window = 0", "resize_confirm_window = 99999999999", f"{LIMIT} 31536000 (a year)"),
-    ("sync_power_state_interval = 2", "sync_power_state_interval = 1e300", f"{LIMIT} 31536000"),
+    ("sync_power_state_interval = 60", "sync_power_state_interval = 1e300", f"{LIMIT} 31536000"),
     ("RAMWeigher = 1.0", "RAMWeigher = nan", "multiplier of RAMWeigher must be a finite number"),
     ('hw_architecture = "x86_64"', "hw_architecture = 1979-05-27",
      "images[1].properties.hw_architecture: must be a string"),

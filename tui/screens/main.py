@@ -116,7 +116,7 @@ class MainScreen(ActionsMixin, ViewMixin, Screen):
             self.hosts.keep_only({h["name"] for h in hosts})
         if hosts:
             self.hosts.upsert(hosts, "name")
-            down = {h["name"] for h in self.hosts.records.values() if h["state"] != "up"}
+            down = {h["name"] for h in self.hosts.records.values() if h["state"] == "down"}
             if down != self.instances.down_hosts:
                 self.instances.down_hosts = down
                 self.instances.rerender()

@@ -35,9 +35,11 @@ class ViewMixin:
         if not self.is_mounted:
             return
         scope = [f"host {self.scope_host} (Enter on it again: all)"] if self.scope_host else []
-        self.instances.border_title = _table_state(self.instances, "instances", scope)
-        self.hosts.border_title = _table_state(self.hosts, "hosts", [])
-        self.logs.border_title = self.logs.state_text()
+        for widget, title in ((self.instances, _table_state(self.instances, "instances", scope)),
+                              (self.hosts, _table_state(self.hosts, "hosts", [])),
+                              (self.logs, self.logs.state_text())):
+            if widget.border_title != title:   # setting one repaints the whole widget
+                widget.border_title = title
 
     def _focused_table(self) -> DiffTable:
         return self.hosts if self.view == HOSTS else self.instances

@@ -15,8 +15,12 @@ from typing import Callable
 from rich.cells import cell_len
 from rich.text import Text
 from textual.events import Resize
-from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
+
+from .fast_table import FastTable
+
+
+SHRINK_SECONDS = 2.0
 
 
 class SortText(Text):
@@ -36,7 +40,7 @@ def _width(cell) -> int:
     return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
 
 
-class DiffTable(DataTable):
+class DiffTable(FastTable):
     COLUMNS: tuple[tuple[str, str], ...] = ()   # (column key, label); the first stays fixed
     HIDE_ORDER: tuple[str, ...] = ()              # hidden first when the table is too narrow
     MIN_WIDTHS: dict[str, int] = {}               # may be cut (ending in …) down to this
@@ -61,6 +65,7 @@ class DiffTable(DataTable):
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
             self.add_column(label, key=key, width=self._natural[key])
+        self.set_interval(SHRINK_SECONDS, self._shrink)
 
     # -- subclasses --------------------------------------------------------------------
     def cells(self, record: dict) -> tuple:
@@ -108,6 +113,8 @@ class DiffTable(DataTable):
             known = self.records.get(key)
             if known is not None and (record.get("updated_at") or 0) < (known.get("updated_at") or 0):
                 continue  # an older copy (a poll that crossed an event): keep the newer
+            if known == record:
+                continue  # the same (a snapshot after the first picture): nothing to redo
             if record.get("deleted_at"):
                 self.records.pop(key, None)
                 self.marked.discard(key)
@@ -180,7 +187,7 @@ class DiffTable(DataTable):
                 self._sort()
             if moved and cursor is not None and cursor in self._shown:
                 self._cursor_to(cursor)
-            self.fit_columns()
+            self.fit_columns(shrink=False)
 
     def set_cells(self, col: str, new: dict[str, Text]) -> None:
         """One column's cells of some shown rows, and nothing else (ages, every second)."""
@@ -195,7 +202,7 @@ class DiffTable(DataTable):
                 self._shown[key] = old[:at] + (cell,) + old[at + 1:]
             if new and self.sort_index == at:
                 self._sort()
-            self.fit_columns()
+            self.fit_columns(shrink=False)
 
     def refilter(self) -> None:
         """Filters changed: rebuild once, keeping the cursor on its record."""
@@ -245,8 +252,16 @@ class DiffTable(DataTable):
                                      + [_width(c[at]) for c in self._shown.values()])
         self._stale.clear()
 
-    def fit_columns(self) -> None:
-        self._remeasure()
+    def _shrink(self) -> None:
+        if self._stale:
+            self.fit_columns()
+
+    def fit_columns(self, shrink: bool = True) -> None:
+        """Lay the columns out to the width. A column grows at once; it shrinks (a scan of
+        every row) only here with shrink, every SHRINK_SECONDS: columns do not jump while
+        tasks come and go, and a burst of changes costs no new layout of the screen."""
+        if shrink:
+            self._remeasure()
         width = self._available()
         if width <= 0 or not self.columns:
             return

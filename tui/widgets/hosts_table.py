@@ -54,8 +54,9 @@ class HostsTable(DiffTable):
         return tuple(ratios) if ratios else (1.0, 1.0, 1.0)
 
     def cells(self, h: dict) -> tuple:
-        down = h["state"] != "up"
+        down = h["state"] == "down"   # "starting": this console's service brings it up
         dim = "dim" if down else ""
+        state_style = {"up": "green", "down": "bold red"}.get(h["state"], "yellow")
         cpu, ram, disk = self.ratios()
         if h["enabled"]:
             status = Text("enabled", style=dim)
@@ -63,7 +64,7 @@ class HostsTable(DiffTable):
             reason = h.get("disabled_reason")
             status = Text("disabled" + (f": {reason}" if reason else ""), style="yellow")
         return (Text(h["name"], style=f"bold {dim}".strip()),
-                Text(h["state"], style="bold red" if down else "green"),
+                Text(h["state"], style=state_style),
                 status,
                 Text(h["availability_zone"], style=dim),
                 capacity(h["vcpus_used"], h["vcpus"] * cpu, _num, dim),
@@ -72,4 +73,4 @@ class HostsTable(DiffTable):
                 Text(str(h["instances"]), style=dim), Text(_uri(h["uri"]), style=dim))
 
     def is_problem(self, h: dict) -> bool:
-        return h["state"] != "up" or not h["enabled"]
+        return h["state"] == "down" or not h["enabled"]

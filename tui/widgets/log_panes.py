@@ -16,6 +16,7 @@ from textual.widgets import Log, TabbedContent, TabPane
 
 from core.logs import SERVICES, LogLine
 
+from .feed_log import FeedLog
 from .log_format import LEVELS, pane_line, wrap
 
 KEEP = 5000
@@ -49,12 +50,13 @@ class LogPanes(Vertical):
         self.host_width = max((len(h) for h in host_names), default=0)
         self.below: dict[str, int] = dict.fromkeys(PANES, 0)  # new lines under the view
         self.on_state: Callable[[], None] = lambda: None       # the title follows
+        self.stale: set[str] = set()     # hidden panes that lack lines: written when shown
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="pane-all"):
             for name in PANES:
                 with TabPane(name, id=f"pane-{name}"):
-                    log = Log(max_lines=KEEP, highlight=True, id=f"log-{name}")
+                    log = FeedLog(max_lines=KEEP, highlight=True, id=f"log-{name}")
                     log.highlighter = OsloHighlighter()
                     yield log
 
@@ -85,27 +87,35 @@ class LogPanes(Vertical):
         return [part for t in texts for part in wrap(t, width)]
 
     def write_batch(self, lines: list[LogLine]) -> None:
+        """Lines go to the pane on show; the hidden panes are written when they are shown
+        (a Log that grows asks the whole screen for a new layout)."""
         self.lines.extend(lines)
         shown = [ln for ln in lines if self._matches(ln)]
         if not shown:
             return
-        for pane in PANES:
-            texts = self._texts(pane, shown)
-            if texts:
-                log = self.query_one(f"#log-{pane}", Log)
-                if not log.is_vertical_scroll_end and log.line_count:
-                    self.below[pane] += len(texts)
-                log.write_lines(texts)
+        active = self.active_pane
+        self.stale.update(p for p in PANES if p != active)
+        texts = self._texts(active, shown)
+        if texts:
+            log = self.query_one(f"#log-{active}", Log)
+            if not log.is_vertical_scroll_end and log.line_count:
+                self.below[active] += len(texts)
+            log.write_lines(texts)
         self._check_scrolled()
 
     def rewrite(self) -> None:
-        kept = [ln for ln in self.lines if self._matches(ln)]
-        for pane in PANES:
-            log = self.query_one(f"#log-{pane}", Log)
-            log.clear()
-            log.write_lines(self._texts(pane, kept))
-            self.below[pane] = 0
+        """The filters changed: the pane on show anew, the others when they are shown."""
+        self.stale.update(PANES)
+        self._write_all(self.active_pane)
         self.on_state()
+
+    def _write_all(self, pane: str) -> None:
+        kept = [ln for ln in self.lines if self._matches(ln)]
+        log = self.query_one(f"#log-{pane}", Log)
+        log.clear()
+        log.write_lines(self._texts(pane, kept))
+        self.below[pane] = 0
+        self.stale.discard(pane)
 
     def narrow(self, instance: str | None = None, request: str | None = None) -> None:
         self.instance, self.request = instance, request
@@ -150,6 +160,8 @@ class LogPanes(Vertical):
             self.on_state()
 
     def on_tabbed_content_tab_activated(self) -> None:
+        if self.active_pane in self.stale:
+            self._write_all(self.active_pane)
         self.on_state()
 
     def state_text(self) -> str:
@@ -166,4 +178,7 @@ class LogPanes(Vertical):
         return " · ".join(parts)
 
     def pane_text(self, name: str) -> str:
+        """What the pane shows, or would show once shown."""
+        if name in self.stale:
+            return "\n".join(self._texts(name, [ln for ln in self.lines if self._matches(ln)]))
         return "\n".join(self.query_one(f"#log-{name}", Log).lines)
