@@ -213,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     except TimeoutError as e:
         print(f"novatui: {e}", file=sys.stderr)
         return EXIT_FAILED
-    except _loaded("sqlite3", "DatabaseError") as e:
+    except (*_db_errors(), *_loaded("sqlite3", "DatabaseError")) as e:
         from .statedir import STORE_FILE
-        from .store import describe_db_error
+        from .store_db import describe_db_error
         print(f"novatui: {describe_db_error(_state_dir_arg(args) / STORE_FILE, e)}",
               file=sys.stderr)
         return EXIT_FAILED
@@ -226,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("novatui: interrupted; submitted work continues at the next start", file=sys.stderr)
         return 130
+
+
+def _db_errors() -> tuple:
+    """The store's errors, when the store was loaded (SQLAlchemy is not loaded for nothing)."""
+    store_db = sys.modules.get(f"{__package__}.store_db")
+    return store_db.DBError if store_db is not None else ()
 
 
 if __name__ == "__main__":

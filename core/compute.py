@@ -8,7 +8,6 @@ the hypervisor and say what changed.
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 import time
 import traceback
@@ -25,6 +24,7 @@ from .compute_moves import MoveOps
 from .compute_periodic import PeriodicOps
 from .compute_recovery import RecoveryOps
 from .compute_shared import CONTINUES, Job, Rollback, StaleStep
+from .store_db import DBError
 from .config import Config, HostConfig
 from .crashpoints import crash_point
 from .errors import DriverError, NovaError, UnexpectedTaskState
@@ -104,7 +104,7 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
         again; any other escape drops it, so one bad message cannot block the host."""
         try:
             self.handle(msg)
-        except sqlite3.Error:
+        except DBError:
             self.store.release_claim(msg.id)
             raise
         except Exception:
@@ -114,7 +114,7 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
     def _connect_once(self) -> bool:
         try:
             return self._connect()
-        except sqlite3.Error as e:  # the store, locked or full: try again later
+        except DBError as e:  # the store, locked or full: try again later
             self.log.error(f"Compute service of {self.host.name} cannot use the store: {e}")
             return False
 

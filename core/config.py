@@ -115,6 +115,7 @@ class Config:
     network: ipaddress.IPv4Network
     scheduler: SchedulerConfig
     compute: ComputeConfig
+    database_connection: str | None = None  # [database] connection; None: SQLite in the state dir
 
     def host(self, name: str) -> HostConfig:
         for h in self.hosts:
@@ -261,7 +262,7 @@ def load_config(path: str | os.PathLike) -> Config:
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     top = _Reader(path, "", raw)
-    top.unknown(("hosts", "flavors", "images", "network", "scheduler", "compute"))
+    top.unknown(("hosts", "flavors", "images", "network", "scheduler", "compute", "database"))
 
     hosts = tuple(_load_host(path, i, h) for i, h in enumerate(top.get("hosts", list)))
     if not hosts:
@@ -350,7 +351,23 @@ def load_config(path: str | os.PathLike) -> Config:
 
     return Config(path=path, hosts=hosts, flavors=flavors, images=tuple(images),
                   network_name=_name_check(net, "name", "network") if "name" in net.table else "private",
-                  network=network, scheduler=scheduler, compute=compute)
+                  network=network, scheduler=scheduler, compute=compute,
+                  database_connection=_database(path, top))
+
+
+def _database(path: Path, top: _Reader) -> str | None:
+    """[database] connection: a PostgreSQL URL (postgresql://user:pass@host:5432/db); left
+    out, the store is SQLite in the state dir."""
+    db = _Reader(path, "database", top.get("database", dict, {}))
+    db.unknown(("connection",))
+    url = db.get("connection", str, None)
+    if url is not None:
+        from .store_db import check_url  # SQLAlchemy is loaded only for a [database]
+
+        why = check_url(url)
+        if why:
+            db.fail("connection", why)
+    return url
 
 
 def _read_inventory(path: Path) -> str:

@@ -119,7 +119,8 @@ class Engine:
     def start(self, ready_timeout: float = 30.0) -> "Engine":
         self.state_dir = prepare_state_dir(self.state_dir, self.read_only)
         start_event_loop()
-        self.store = Store(self.state_dir / "novatui.db", read_only=self.read_only,
+        self.store = Store(self.config.database_connection or self.state_dir / "novatui.db",
+                           read_only=self.read_only,
                            on_fresh=lambda: check_store_matches_hosts(True, self.config, self.state_dir))
         self.sink = LogSink(self.state_dir / "logs", emit=self._on_log, read_only=self.read_only)
         self.bus = MessageBus(self.store, self.owner_id)

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 import stat
 import sys
 import tempfile
 from pathlib import Path
 
 from .errors import NovaError
-from .store import describe_db_error
+from .store_db import DBError, describe_db_error, probe_write_lock
 
 STORE_FILE = "novatui.db"
 MARKERS = (STORE_FILE, "hosts")  # what only a novatui state dir holds
@@ -132,13 +131,8 @@ def _check_store_lock(path: Path) -> None:
     """Take the store's write lock and let it go, writing nothing: a store held by another
     process, or not SQLite at all, is refused now rather than after the busy timeout."""
     try:
-        conn = sqlite3.connect(path / STORE_FILE, timeout=STORE_LOCK_WAIT, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as e:
+        probe_write_lock(path / STORE_FILE, STORE_LOCK_WAIT)
+    except DBError as e:
         raise StateDirError(describe_db_error(path / STORE_FILE, e)) from None
 
 

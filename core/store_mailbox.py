@@ -5,40 +5,57 @@ from __future__ import annotations
 import json
 import time
 
+from sqlalchemy import bindparam, delete, exists, insert, literal_column, select, update
+
+from .store_schema import messages
+
+C = messages.c
+PUT = insert(messages).returning(C.id)
+# One consumer gets a message: FOR UPDATE SKIP LOCKED makes a second consumer on PostgreSQL
+# pass over the row the first is taking (SQLite, which serializes writers, renders none).
+_NEXT = (select(C.id).where(C.topic == bindparam("w_topic"), C.claimed_by.is_(None))
+         .order_by(C.id).limit(1).with_for_update(skip_locked=True).scalar_subquery())
+CLAIM = (update(messages).where(C.id == _NEXT, C.claimed_by.is_(None))
+         .values(claimed_by=bindparam("v_owner")).returning(C.id, C.payload))
+RELEASE = update(messages).where(C.id == bindparam("w_id")).values(claimed_by=None)
+DELETE = delete(messages).where(C.id == bindparam("w_id"))
+PENDING = select(C.id, C.topic, C.payload, C.claimed_by)
+PENDING_TOPIC = PENDING.where(C.topic == bindparam("w_topic"))
+CLAIMED = select(C.id, C.claimed_by).where(C.topic == bindparam("w_topic"), C.claimed_by.is_not(None))
+MATCHING = PENDING.where(C.payload.like(bindparam("w_pattern")))
+PUT_UNLESS_QUEUED = (insert(messages).from_select(
+    ["topic", "payload", "created_at"],
+    select(bindparam("v_topic", type_=C.topic.type), bindparam("v_payload", type_=C.payload.type),
+           bindparam("v_at", type_=C.created_at.type))
+    .where(~exists(select(literal_column("1")).select_from(messages)
+                   .where(C.payload.like(bindparam("w_pattern"))))))
+    .execution_options(preserve_rowcount=True))  # an INSERT's rowcount is kept only when asked
+
 
 class Mailbox:
     def put_message(self, topic: str, payload: dict) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO messages (topic, payload, created_at) VALUES (?, ?, ?)",
-            (topic, json.dumps(payload), time.time()))
-        return cur.lastrowid
+        return self._scalar(PUT, {"topic": topic, "payload": json.dumps(payload),
+                                  "created_at": time.time()})
 
     def claim_message(self, topic: str, owner: str) -> tuple[int, dict] | None:
-        cur = self.conn.execute(
-            "UPDATE messages SET claimed_by=? WHERE id=(SELECT id FROM messages WHERE topic=? "
-            "AND claimed_by IS NULL ORDER BY id LIMIT 1) RETURNING id, payload", (owner, topic))
-        row = cur.fetchone()
-        cur.close()
-        return (row[0], json.loads(row[1])) if row else None
+        row = self._row(CLAIM, {"w_topic": topic, "v_owner": owner})
+        return (row["id"], json.loads(row["payload"])) if row else None
 
     def release_claim(self, message_id: int) -> None:
         """Give a claimed message back to the queue (its claimer died)."""
-        self.conn.execute("UPDATE messages SET claimed_by=NULL WHERE id=?", (message_id,))
+        self._count(RELEASE, {"w_id": message_id})
 
     def delete_message(self, message_id: int) -> None:
-        self.conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
+        self._count(DELETE, {"w_id": message_id})
 
     def pending_messages(self, topic: str | None = None) -> list[dict]:
-        sql = "SELECT id, topic, payload, claimed_by FROM messages"
-        rows = self.conn.execute(sql + (" WHERE topic=?" if topic else ""),
-                                 (topic,) if topic else ()).fetchall()
+        rows = self._rows(PENDING_TOPIC, {"w_topic": topic}) if topic else self._rows(PENDING)
         return [dict(r, payload=json.loads(r["payload"])) for r in rows]
 
     def requeue_claims(self, topic: str, alive) -> int:
         """Give back the messages of `topic` whose claimer is dead (alive(owner) is False):
         the step it was running runs again, and every step is idempotent."""
-        rows = self.conn.execute("SELECT id, claimed_by FROM messages WHERE topic=? AND "
-                                 "claimed_by IS NOT NULL", (topic,)).fetchall()
+        rows = self._rows(CLAIMED, {"w_topic": topic})
         dead = [r["id"] for r in rows if not alive(r["claimed_by"])]
         for mid in dead:
             self.release_claim(mid)
@@ -47,18 +64,15 @@ class Mailbox:
     def messages_for(self, uuid: str) -> list[dict]:
         """The queued or running steps of one instance, on any topic (the payload's text is
         matched in SQL, as put_message_unless_queued does, then checked exactly)."""
-        rows = self.conn.execute("SELECT id, topic, payload, claimed_by FROM messages WHERE "
-                                 "payload LIKE ?", (f"%{uuid}%",)).fetchall()
+        rows = self._rows(MATCHING, {"w_pattern": f"%{uuid}%"})
         found = [dict(r, payload=json.loads(r["payload"])) for r in rows]
         return [m for m in found if m["payload"]["args"].get("uuid") == uuid]
 
     def put_message_unless_queued(self, topic: str, payload: dict, uuid: str) -> bool:
         """Queue a step for an instance only if none of its steps is queued or running
-        (recovery's re-send), in one statement so it cannot race another process's."""
-        pattern = f"%{uuid}%"
-        cur = self.conn.execute(
-            "INSERT INTO messages (topic, payload, created_at) SELECT ?, ?, ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM messages WHERE payload LIKE ?)",
-            (topic, json.dumps(payload), time.time(), pattern))
-        return cur.rowcount == 1
-
+        (recovery's re-send), in one statement so it cannot race another process's (in a
+        write transaction: on PostgreSQL, that serializes it with the other writers)."""
+        with self.tx():
+            return self._count(PUT_UNLESS_QUEUED, {
+                "v_topic": topic, "v_payload": json.dumps(payload), "v_at": time.time(),
+                "w_pattern": f"%{uuid}%"}) == 1

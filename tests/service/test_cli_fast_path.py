@@ -12,8 +12,8 @@ from tests.crash.conftest import Cloud
 from tests.invariants import ROOT, cli_env
 from tests.service.process import ServeProcess
 
-HEAVY = ("libvirt", "paramiko", "sqlite3", "aiohttp", "textual", "cliff", "core.engine",
-         "core.store", "core.config")
+HEAVY = ("libvirt", "paramiko", "sqlite3", "sqlalchemy", "alembic", "psycopg", "aiohttp",
+         "textual", "cliff", "core.engine", "core.store", "core.store_db", "core.config")
 # Runs the CLI in a process of its own, counting the HTTP requests it sends.
 PROBE = """
 import json, sys

@@ -1,0 +1,513 @@
+"""The store's database: one SQLAlchemy Engine per Store, one connection per thread, the
+transactions, the schema's migrations at open, and one line for a database that cannot be
+used. The back end is SQLite (a file in the state dir, the default) or PostgreSQL
+(`[database] connection = "postgresql://…"`).
+
+Transactions. Outside `tx()`, every statement is its own transaction. `tx()` is one write
+transaction for the thread, and a `tx()` inside it joins it (one commit for a step's writes):
+- SQLite: WAL, synchronous=NORMAL, a 10 s busy timeout, and `BEGIN IMMEDIATE` (SQLAlchemy's
+  pysqlite recipe: the driver's own transaction handling off, BEGIN emitted from the
+  "begin" event), so writers are serialized and never deadlock. read_only opens the file
+  with mode=ro: the process cannot write it whatever its code does.
+- PostgreSQL: READ COMMITTED, and `tx()` first takes one transaction-scoped advisory lock, so
+  that writers are serialized as by BEGIN IMMEDIATE (no deadlock between two steps' writes).
+  The compare-and-swaps are single conditional UPDATEs checked by their rowcount, which
+  PostgreSQL re-evaluates on the newest row version after a concurrent writer commits: of
+  two racing, exactly one matches. read_only sets default_transaction_read_only.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import weakref
+from contextlib import contextmanager
+from operator import itemgetter
+from pathlib import Path
+
+from sqlalchemy import column, create_engine, event, func, inspect, select, table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.pool import NullPool
+
+from .errors import NovaError
+
+# What a store that cannot be used raises (SQLAlchemy wraps the driver's errors).
+DBError = (DBAPIError, sqlite3.Error)
+try:  # the hot paths run on the driver's connection: its errors are not wrapped
+    import psycopg
+except ImportError:
+    pass
+else:
+    DBError = (*DBError, psycopg.Error)
+BUSY_TIMEOUT = 10  # seconds
+# Each thread's connection keeps its own page cache, and any other connection's write
+# empties it: 2 MiB each (SQLite's default) bought nothing but memory, 25 threads over.
+PAGE_CACHE_KIB = 256
+TX_LOCK = 0x6E6F7661  # "nova": PostgreSQL's advisory lock that serializes tx() like BEGIN IMMEDIATE
+SCHEMES = ("sqlite", "postgresql")
+
+
+class StoreError(NovaError):
+    """The state store cannot be opened or used: the message says which file and what to do."""
+
+
+def check_url(url: str) -> str | None:
+    """Why `url` cannot be a [database] connection, or None when it can."""
+    try:  # the URL itself is not repeated: it may hold a password
+        u = make_url(url)
+    except ArgumentError:
+        return "is not a database URL (like postgresql://user:pass@host:5432/novatui)"
+    if u.get_backend_name() not in SCHEMES:
+        return (f"unknown database {u.get_backend_name()!r}: use postgresql://user:pass@host/db, "
+                "or leave [database] out for SQLite in the state dir")
+    if u.drivername not in ("postgresql", "postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        return f"unknown driver {u.drivername!r}: use postgresql:// (psycopg 3)"
+    if u.get_backend_name() == "sqlite" and not u.database:
+        return "a sqlite URL needs a file: sqlite:////path/to/novatui.db"
+    if u.get_backend_name() == "postgresql" and not u.database:
+        return "names no database: postgresql://user:pass@host:5432/DATABASE"
+    return None
+
+
+def _sqlite_engine(path: Path, read_only: bool):
+    def connect():
+        if read_only:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT,
+                                   isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                                   check_same_thread=False)
+        if not read_only:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000}")
+        conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+        return conn
+
+    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # the driver's implicit BEGIN is off: emit ours, for tx() only
+        if conn.info.get("immediate"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return engine
+
+
+def _url_engine(url: str, read_only: bool):
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        return _sqlite_engine(Path(u.database), read_only)
+    if u.drivername == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")
+    args = {}
+    if read_only:  # beside any options the URL gives (?options=-csearch_path%3D…)
+        args["options"] = " ".join(filter(None, (u.query.get("options"),
+                                                 "-c default_transaction_read_only=on")))
+    return create_engine(u, poolclass=NullPool, isolation_level="READ COMMITTED",
+                         connect_args=args)
+
+
+class Database:
+    """The engine and the per-thread connections; mixed into Store."""
+
+    def _open_engine(self, target, read_only: bool) -> None:
+        self.url = str(target) if "://" in str(target) else None
+        self.path = Path(target) if self.url is None else None
+        if self.url and make_url(self.url).get_backend_name() == "sqlite":
+            self.path = Path(make_url(self.url).database)
+        self.read_only = read_only
+        self._local = threading.local()
+        self._conns: list = []  # every thread's, closed together by close()
+        self._conns_lock = threading.Lock()
+        self.engine = (_url_engine(self.url, read_only) if self.url else
+                       _sqlite_engine(self.path, read_only))
+        self.dialect = self.engine.dialect.name
+        self._autocommit = self.dialect == "sqlite"  # the driver's: see _run
+        self._compiled: dict = {}  # (statement, parameter names, list lengths): _Compiled
+
+    @property
+    def where(self) -> str:
+        """The store, as error lines name it (a URL without its password)."""
+        if self.url and self.dialect != "sqlite":
+            return make_url(self.url).render_as_string(hide_password=True)
+        return str(self.path)
+
+    @property
+    def db(self):
+        """This thread's SQLAlchemy connection."""
+        c = getattr(self._local, "db", None)
+        if c is None:
+            c = self.engine.connect()
+            self._local.db = c
+            self._local.raw = c.connection.dbapi_connection
+            self._local.depth = 0
+            # Closed when the thread ends (its locals go), or by close(): a server's
+            # connections do not pile up with the threads that came and went.
+            self._local.holder = holder = _Holder()
+            weakref.finalize(holder, self._forget, c)
+            with self._conns_lock:
+                self._conns.append(c)
+        return c
+
+    def _forget(self, c) -> None:
+        with self._conns_lock:
+            if c not in self._conns:
+                return  # close() has it
+            self._conns.remove(c)
+        try:
+            c.close()
+        except DBError:
+            pass
+
+    @property
+    def conn(self):
+        """This thread's DB-API connection (sqlite3's on SQLite): for tests and diagnostics
+        that run their own SQL; the Store's methods do not use it."""
+        return self.db.connection.dbapi_connection
+
+    def close(self) -> None:
+        """Close every thread's connection (the threads that used them have ended)."""
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            try:
+                c.close()
+            except DBError:
+                pass
+        self._local = threading.local()
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self):
+        """One write transaction (BEGIN IMMEDIATE on SQLite, the writers' advisory lock on
+        PostgreSQL). Inside another one, it is part of that one (one commit for a step's
+        writes). Yields the thread's connection.
+
+        The transaction is begun and ended on the driver's connection, as the statements
+        of the hot paths run there (see _run); a body that uses the SQLAlchemy connection
+        yielded has its work committed (or rolled back) with the rest."""
+        c = self.db
+        local = self._local
+        if local.depth:
+            local.depth += 1
+            try:
+                yield c
+            finally:
+                local.depth -= 1
+            return
+        raw = local.raw
+        local.depth = 1
+        try:
+            if c.in_transaction():  # left open by an inspection outside tx(): end it
+                c.commit()
+            if self.dialect == "sqlite":
+                raw.execute("BEGIN IMMEDIATE")
+            else:  # psycopg begins the transaction with the lock's statement
+                raw.execute(_PG_TX_LOCK_SQL)
+            yield c
+            if c.in_transaction():  # the body used SQLAlchemy: its commit is the driver's
+                c.commit()
+            else:
+                raw.commit()
+        except BaseException:
+            if c.in_transaction():
+                c.rollback()
+            else:
+                try:
+                    raw.rollback()
+                except DBError:
+                    pass
+            raise
+        finally:
+            local.depth = 0
+
+    @contextmanager
+    def _sa_tx(self):
+        """tx() begun through SQLAlchemy's connection (the "begin" event emits BEGIN
+        IMMEDIATE on SQLite): for the migrations, whose alembic work runs on it."""
+        c = self.db
+        local = self._local
+        if local.depth:
+            local.depth += 1
+            try:
+                yield c
+            finally:
+                local.depth -= 1
+            return
+        local.depth = 1
+        try:
+            if c.in_transaction():  # left open by an inspection outside tx(): end it
+                c.commit()
+            c.info["immediate"] = True
+            try:
+                c.begin()
+            finally:
+                c.info["immediate"] = False
+            if self.dialect == "postgresql":
+                c.execute(_PG_TX_LOCK)
+            yield c
+            c.commit()
+        except BaseException:
+            if c.in_transaction():
+                c.rollback()
+            raise
+        finally:
+            local.depth = 0
+
+    # -- statements, in the thread's transaction or each on its own ---------------------
+    # The hot paths: a Core statement is compiled once per dialect and parameter shape (see
+    # _Compiled) and run on the thread's driver connection, its rows read as dicts. On
+    # SQLite the driver is in autocommit mode: outside tx() each statement is its own
+    # transaction with no COMMIT to send; on PostgreSQL it is committed after.
+    def _run(self, stmt, params, take):
+        params = params or {}
+        key = (stmt, tuple(params))
+        compiled = self._compiled.get(key)
+        if compiled is None or compiled.__class__ is dict:  # IN lists: by their lengths
+            by_len = compiled
+            lens = tuple(len(v) for v in params.values() if type(v) is list or type(v) is tuple)
+            compiled = by_len.get(lens) if by_len else None
+            if compiled is None:
+                compiled = _Compiled.make(stmt, params, self.engine.dialect)
+                if lens:
+                    self._compiled.setdefault(key, {})[lens] = compiled
+                else:
+                    self._compiled[key] = compiled
+        if compiled is False:  # a statement this path does not run: SQLAlchemy does
+            return self._do(stmt, params, lambda r: take(_SAResult(r), None))
+        local = self._local
+        raw = getattr(local, "raw", None)
+        if raw is None:
+            self.db
+            raw = local.raw
+        if local.depth or self._autocommit:
+            return take(raw.execute(compiled.sql, compiled.args(params)), compiled)
+        c = local.db
+        try:
+            out = take(raw.execute(compiled.sql, compiled.args(params)), compiled)
+            if c.in_transaction():
+                c.commit()
+            else:
+                raw.commit()
+        except BaseException:
+            if c.in_transaction():
+                c.rollback()
+            else:
+                raw.rollback()
+            raise
+        return out
+
+    def _rows(self, stmt, params=None) -> list[dict]:
+        return self._run(stmt, params, _take_rows)
+
+    def _row(self, stmt, params=None) -> dict | None:
+        return self._run(stmt, params, _take_row)
+
+    def _count(self, stmt, params=None) -> int:
+        """Rows written (a conditional UPDATE's compare-and-swap outcome)."""
+        return self._run(stmt, params, _take_count)
+
+    def _scalar(self, stmt, params=None):
+        return self._run(stmt, params, _take_scalar)
+
+    def _column(self, stmt, params=None) -> list:
+        """The first column of every row."""
+        return self._run(stmt, params, _take_column)
+
+    # SQLAlchemy's own execution, for what the hot path does not run, and the inspections.
+    def _do(self, stmt, params, take):
+        c = self.db
+        if self._local.depth:
+            return take(c.execute(stmt, params) if stmt is not None else None)
+        try:
+            out = take(c.execute(stmt, params) if stmt is not None else None)
+            c.commit()
+        except BaseException:
+            if c.in_transaction():
+                c.rollback()
+            raise
+        return out
+
+    # -- opening: schema and migrations ------------------------------------------------
+    def _table_names(self) -> list[str]:
+        return self._do(None, None, lambda _: inspect(self.db).get_table_names())
+
+    def _has_schema(self) -> bool:
+        return "instances" in self._table_names()
+
+    def _migrate(self) -> None:
+        """Bring the schema to the newest revision, in one write transaction (of two
+        processes opening one new store, the second finds it done)."""
+        from .migrations import upgrade  # alembic is loaded only when there is work
+
+        with self._sa_tx() as c:
+            upgrade(c)
+
+    def _needs_migration(self) -> bool:
+        from .migrations import HEAD
+
+        if "alembic_version" not in self._table_names():
+            return True
+        return self._scalar(_VERSION) != HEAD
+
+
+class _Holder:
+    """Lives as long as its thread's locals."""
+
+
+class _Compiled:
+    """A Core statement compiled for one dialect and one shape of parameters (their names,
+    the lengths of the lists for IN): its SQL, and how the call's parameters become the
+    driver's (positional or named, literal values included, lists expanded, the types' bind
+    processors applied)."""
+    __slots__ = ("sql", "names", "sources", "positional", "args", "columns")
+
+    @classmethod
+    def make(cls, stmt, params, dialect):
+        """The compiled form, or False when it needs SQLAlchemy's execution (Python-side
+        defaults, type processors)."""
+        compiled = stmt.compile(dialect=dialect, column_keys=list(params))
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            return False
+        dummy = {}
+        for k, v in params.items():
+            if type(v) is list or type(v) is tuple:
+                dummy[k] = [_Marker(k, i) for i in range(len(v))]
+            else:
+                dummy[k] = _Marker(k, None)
+        state = compiled.construct_expanded_state(dummy)
+        self = cls()
+        self.sql = state.statement
+        self.positional = compiled.positional
+        names = list(state.positiontup) if compiled.positional else list(state.parameters)
+        sources = []
+        for n in names:
+            v = state.parameters[n]
+            proc = state.processors.get(n)
+            if not isinstance(v, _Marker):
+                sources.append((None, proc(v) if proc and v is not None else v, None))
+            else:
+                sources.append((v.key, v.index, proc))
+        self.names = tuple(names)
+        self.sources = tuple(sources)
+        self.columns = None  # the rows' column names, from the first cursor
+        if self.positional and all(k is not None and i is None and p is None
+                                   for k, i, p in sources):
+            keys = [k for k, _, _ in sources]  # the call's values, as they are
+            self.args = (itemgetter(*keys) if len(keys) > 1 else
+                         (lambda params, k=keys[0]: (params[k],)) if keys else
+                         (lambda params: ()))
+        else:
+            self.args = self._args
+        return self
+
+    def _args(self, params):
+        out = []
+        for key, index, proc in self.sources:
+            if key is None:
+                v = index  # a literal of the statement
+            elif index is None:
+                v = params[key]
+            else:
+                v = params[key][index]
+            out.append(v if proc is None or v is None else proc(v))
+        return out if self.positional else dict(zip(self.names, out))
+
+
+class _Marker:
+    __slots__ = ("key", "index")
+
+    def __init__(self, key, index):
+        self.key, self.index = key, index
+
+
+def _names(cursor, compiled):
+    if compiled is None:
+        return [d[0] for d in cursor.description]
+    names = compiled.columns
+    if names is None:
+        names = compiled.columns = tuple(d[0] for d in cursor.description)
+    return names
+
+
+def _take_rows(cursor, compiled) -> list[dict]:
+    rows = cursor.fetchall()
+    if not rows:
+        return []
+    names = _names(cursor, compiled)
+    return [dict(zip(names, r)) for r in rows]
+
+
+def _take_row(cursor, compiled) -> dict | None:
+    rows = cursor.fetchall()  # to the end: SQLite ends the statement (and its write) there
+    return dict(zip(_names(cursor, compiled), rows[0])) if rows else None
+
+
+def _take_scalar(cursor, compiled):
+    rows = cursor.fetchall()
+    return rows[0][0] if rows else None
+
+
+def _take_column(cursor, compiled) -> list:
+    return [r[0] for r in cursor.fetchall()]
+
+
+def _take_count(cursor, compiled) -> int:
+    if cursor.description is not None:
+        cursor.fetchall()
+    return cursor.rowcount
+
+
+class _SAResult:
+    """A SQLAlchemy Result seen as a driver's cursor, for the take_* functions."""
+
+    def __init__(self, result):
+        self.result = result
+        self.rowcount = result.rowcount
+        self.description = [(k,) for k in result.keys()] if result.returns_rows else None
+
+    def fetchall(self):
+        return [tuple(r) for r in self.result]
+
+
+_PG_TX_LOCK = select(func.pg_advisory_xact_lock(TX_LOCK))
+_PG_TX_LOCK_SQL = f"SELECT pg_advisory_xact_lock({TX_LOCK})"
+
+
+_VERSION = select(column("version_num")).select_from(table("alembic_version"))
+
+
+def describe_db_error(where, e) -> str:
+    """One line for a store that cannot be used, saying what to do about it."""
+    reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(
+        getattr(e, "orig", None) or e).strip() else type(e).__name__
+    if "locked" in reason:
+        hint = "another process holds it locked; try again when it is done"
+    elif "malformed" in reason or "not a database" in reason:
+        hint = ("it is damaged; restore it from a backup, or move the state dir aside to "
+                "start afresh (the guests on the hosts are then unknown to novatui)")
+    elif "unable to open" in reason or "readonly" in reason:
+        hint = "check that the state dir exists and that this user can write it"
+    elif "connection" in reason or "connect" in reason or "password" in reason:
+        hint = "check that the database server runs and that [database] connection is right"
+    else:
+        hint = "check the disk that holds it (full? read-only?)"
+    kind = "state store" if "://" not in str(where) else "database"
+    return f"{kind} {where}: {reason}; {hint}"
+
+
+def probe_write_lock(path: Path, timeout: float) -> None:
+    """Take an SQLite store's write lock and let it go, writing nothing: a store held by
+    another process, or not SQLite at all, is refused now rather than after the busy
+    timeout. Raises DBError."""
+    engine = create_engine("sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(
+        path, timeout=timeout, isolation_level=None, check_same_thread=False))
+    try:
+        with engine.connect() as c:
+            c.exec_driver_sql("BEGIN IMMEDIATE")
+            c.exec_driver_sql("ROLLBACK")
+            c.rollback()
+    finally:
+        engine.dispose()
+
+
