@@ -15,14 +15,14 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import (and_, bindparam, delete, func, insert, literal_column, or_, select,
+from sqlalchemy import (bindparam, delete, func, insert, literal_column, or_, select,
                         union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from .errors import Conflict, UnexpectedTaskState
-from .store_db import Database, DBError, StoreError, describe_db_error, probe_write_lock  # noqa: F401
+from .store_db import Database, DBError, StoreError, describe_db_error  # noqa: F401
 from .store_mailbox import Mailbox
 from .store_migrations import Migrations
 from .store_schema import (ACTIVE_MIGRATION, images, instance_action_events, instance_actions,
