@@ -51,7 +51,8 @@ PAGE_ROWS = 12
 
 
 def name(i: int, n: int) -> str:
-    return f"vm{i:0{max(4, len(str(n - 1)))}d}"
+    """The i-th of n instances, as bench/service.py's populate() names them."""
+    return f"vm{i:04d}"
 
 
 def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -> dict:
@@ -183,17 +184,14 @@ def page_through(pane: Pane, n: int) -> float:
 
 def populate(cache: Path, n: int, hosts_n: int) -> Path:
     """A state dir with n instances on hosts_n simulated hosts, made once and kept."""
+    from bench.service import populate as create_instances
     from core.config import load_config
-    from core.engine import Engine
     src = cache / f"{n}x{hosts_n}"
     if (src / "ready").exists():
         return src
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
-    config = load_config(write_inventory(src / "hosts.toml", hosts_n))
-    with Engine(config, src / "state") as engine:
-        for r in [engine.create(name(i, n), "m1.tiny", "cirros") for i in range(n)]:
-            engine.wait(r, 600)
+    create_instances(load_config(write_inventory(src / "hosts.toml", hosts_n)), src / "state", n)
     (src / "ready").touch()
     return src
 

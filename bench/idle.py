@@ -59,8 +59,8 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--sync", type=float, default=2.0,
-                    help="sync_power_state_interval (hosts.toml's default: 60 s)")
+    ap.add_argument("--sync", type=float, default=None,
+                    help="sync_power_state_interval (default: the product's, 60 s)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="novatui-bench-") as tmp:
         config_path = write_inventory(Path(tmp) / "hosts.toml", args.hosts, args.sync)
