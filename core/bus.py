@@ -1,4 +1,5 @@
-"""The message bus: Nova's RPC cast, carried by the store's mailbox table.
+"""The message bus: Nova's RPC cast. Embedded (no [messaging] transport_url), the store's
+mailbox table carries it, as here; with a broker, core/bus_broker.py.
 
 A cast is a row; a consumer claims the oldest row of its topic, handles it and deletes it.
 Casts inside one process wake the topic's consumer at once; casts from another process that
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from .store import Store
 
@@ -33,19 +35,37 @@ CONDUCTOR = "conductor"
 
 
 class MessageBus:
+    """The embedded bus: the store's mailbox table is both the ledger and the transport
+    (see core/bus_broker.py for the broker's)."""
+
+    transport = "store"
+
     def __init__(self, store: Store, owner: str | None = None):
         self.store = store
         self.owner = owner or str(os.getpid())
         self._wakeups: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        pass
+
     def _event(self, topic: str) -> threading.Event:
         with self._lock:
             return self._wakeups.setdefault(topic, threading.Event())
 
     def cast(self, topic: str, method: str, request_id: str, **args) -> None:
-        self.store.put_message(topic, {"method": method, "request_id": request_id, "args": args})
-        self._event(topic).set()
+        payload = {"method": method, "request_id": request_id, "args": args}
+        self._sent(topic, self.store.put_message(topic, payload), payload)
+
+    def _sent(self, topic: str, message_id: int | None, payload: dict) -> None:
+        """The cast's row is written, in the caller's transaction maybe: its consumer is
+        told once that commits (before, it could not claim the row)."""
+        event = self._event(topic)
+        self.store.after_commit(event.set)
+
+    def notify(self, item: dict) -> None:
+        """A notification for the other processes: the store's consumers have none (they
+        read the store, and the log files)."""
 
     def consume(self, topic: str, timeout: float = POLL_SECONDS) -> Message | None:
         wakeup = self._event(topic)
@@ -70,8 +90,17 @@ class MessageBus:
         payload = {"method": method, "request_id": request_id, "args": args}
         sent = self.store.put_message_unless_queued(topic, payload, args["uuid"])
         if sent:
-            self._event(topic).set()
+            self._sent(topic, None, payload)
         return sent
 
     def wake(self, topic: str) -> None:
         self._event(topic).set()
+
+
+def make_bus(transport_url: str | None, store: Store, owner: str,
+             on_notification: Callable[[dict], None], log: Callable[[str, str], None]) -> MessageBus:
+    """[messaging] transport_url: a broker's URL, or None for the embedded bus."""
+    if transport_url is None:
+        return MessageBus(store, owner)
+    from .bus_broker import BrokerBus
+    return BrokerBus(store, owner, transport_url, on_notification, log)

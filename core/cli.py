@@ -120,9 +120,6 @@ def embed(engine):
 
 def serve(args) -> int:
     """`novatui serve`: the state dir's service, in the foreground, until SIGTERM/SIGINT."""
-    import signal
-    import threading
-
     from .engine import Engine
     from .osapi.auth import ensure_tokens, is_loopback
     from .service import Service, check_no_service, parse_listen
@@ -135,31 +132,63 @@ def serve(args) -> int:
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(), False,
                                   create=args.init or args.state_dir is None)
     check_no_service(state_dir)
-    engine = Engine(config, state_dir).start(ready_timeout=0)
+    engine = Engine(config, state_dir, hosts=() if args.no_compute else None).start(ready_timeout=0)
     try:
         tokens = ensure_tokens(state_dir) if args.token else {}  # in a state dir, not before
         service = Service(engine, listen, tcp_needs_token=args.token, tokens=tokens).start()
     except BaseException:
         engine.stop(settle=False)
         raise
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     where = ", ".join(filter(None, [service.socket_url, service.url]))
-    print(f"novatui: serving {state_dir} on {where} (pid {os.getpid()})", file=sys.stderr)
+    print(f"novatui: serving {state_dir} on {where} (pid {os.getpid()}{_carrying(engine)})",
+          file=sys.stderr)
     if tokens:
         print(f"novatui: X-Auth-Token required over TCP: {state_dir}/api-token (admin), "
               f"{state_dir}/api-token-read-only (read-only)", file=sys.stderr)
+    _until_signalled()
+    service.stop(on_wait=_print_waiting)
+    return 0
+
+
+def compute(args) -> int:
+    """`novatui compute --host NAME`: one host's compute service, in the foreground, until
+    SIGTERM/SIGINT; it settles what it carries before it exits, as a service does."""
+    from .engine import Engine
+    from .statedir import prepare_state_dir
+    config = load_config(resolve_config(args.config))
+    config.host(args.host)   # one line naming the inventory when it has no such host
+    state_dir = prepare_state_dir(args.state_dir or default_state_dir(), False,
+                                  create=args.init or args.state_dir is None)
+    engine = Engine(config, state_dir, hosts=(args.host,), conductor=False).start(ready_timeout=0)
+    print(f"novatui: compute service of {args.host} (pid {os.getpid()}{_carrying(engine)})",
+          file=sys.stderr)
+    _until_signalled()
+    engine.stop(on_wait=_print_waiting)
+    return 0
+
+
+def _carrying(engine) -> str:
+    """What carries the casts and holds the store: a line an operator checks at start."""
+    bus = "store" if engine.config.transport_url is None else "rabbit"
+    return f"; bus: {bus}; store: {engine.store.where}"
+
+
+def _until_signalled() -> None:
+    import signal
+    import threading
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
     print("novatui: stopping", file=sys.stderr)
-    service.stop(on_wait=_print_waiting)
-    return 0
 
 
 def run(args) -> int:
     if args.noun == "serve":
         return serve(args)
+    if args.noun == "compute":
+        return compute(args)
     if args.noun is None:
         # The console alone pulls in Textual: before any thread of the engine competes.
         from tui.app import run_console
@@ -196,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
-        if args.noun not in (None, "serve") and (
+        if args.noun not in (None, "serve", "compute") and (
                 getattr(args, "verb", None) is None
                 or (args.verb == "event" and args.event_verb is None)):
             raise CLIError(f"novatui {args.noun}: a command is needed (see novatui {args.noun} --help)")

@@ -207,6 +207,16 @@ def _serve(sp):
                     "<state>/api-token-read-only (0600)")
 
 
+    sp.add_argument("--no-compute", action="store_true",
+                    help="the API and the conductor only: compute agents (`novatui compute "
+                    "--host NAME`) drive the hosts")
+
+
+def _compute(sp):
+    sp.add_argument("--host", required=True, metavar="NAME",
+                    help="the inventory host whose compute service this process runs")
+
+
 def _host(sp):
     host = _subcommands(sp, "verb")
     _lister(host, "list", "list compute hosts")
@@ -256,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.later("server", "instances", _server)
     sub.later("serve", "run the service of the state dir in the foreground: "
               "the Compute API on <state>/api.sock and, with --listen, on TCP", _serve)
+    sub.later("compute", "run one host's compute service (its agent, like nova-compute) in "
+              "the foreground, on the hypervisor itself or beside it", _compute)
     sub.later("host", "compute hosts", _host)
     sub.later("image", "images", _image)
     sub.later("flavor", "flavors", _flavor)

@@ -116,6 +116,7 @@ class Config:
     scheduler: SchedulerConfig
     compute: ComputeConfig
     database_connection: str | None = None  # [database] connection; None: SQLite in the state dir
+    transport_url: str | None = None        # [messaging] transport_url; None: the store's mailbox
 
     def host(self, name: str) -> HostConfig:
         for h in self.hosts:
@@ -262,7 +263,8 @@ def load_config(path: str | os.PathLike) -> Config:
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     top = _Reader(path, "", raw)
-    top.unknown(("hosts", "flavors", "images", "network", "scheduler", "compute", "database"))
+    top.unknown(("hosts", "flavors", "images", "network", "scheduler", "compute", "database",
+                 "messaging"))
 
     hosts = tuple(_load_host(path, i, h) for i, h in enumerate(top.get("hosts", list)))
     if not hosts:
@@ -352,7 +354,7 @@ def load_config(path: str | os.PathLike) -> Config:
     return Config(path=path, hosts=hosts, flavors=flavors, images=tuple(images),
                   network_name=_name_check(net, "name", "network") if "name" in net.table else "private",
                   network=network, scheduler=scheduler, compute=compute,
-                  database_connection=_database(path, top))
+                  database_connection=_database(path, top), transport_url=_messaging(path, top))
 
 
 def _database(path: Path, top: _Reader) -> str | None:
@@ -367,6 +369,25 @@ def _database(path: Path, top: _Reader) -> str | None:
         why = check_url(url)
         if why:
             db.fail("connection", why)
+    return url
+
+
+TRANSPORT_SCHEMES = ("rabbit", "amqp")
+
+
+def _messaging(path: Path, top: _Reader) -> str | None:
+    """[messaging] transport_url: a RabbitMQ URL (rabbit://user:pass@host:5672/, as
+    oslo.messaging spells it); left out, casts go through the store's mailbox table."""
+    msg = _Reader(path, "messaging", top.get("messaging", dict, {}))
+    msg.unknown(("transport_url",))
+    url = msg.get("transport_url", str, None)
+    if url is None:
+        return None
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in TRANSPORT_SCHEMES:
+        msg.fail("transport_url", "expected rabbit://USER:PASS@HOST:PORT/ (or amqp://)")
+    if not rest.split("/", 1)[0].rpartition("@")[2]:
+        msg.fail("transport_url", "names no broker host")
     return url
 
 

@@ -5,7 +5,6 @@ caller's thread.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import time
@@ -15,15 +14,17 @@ from pathlib import Path
 from typing import Callable
 
 from .api import API, Request
-from .bus import CONDUCTOR, MessageBus, compute_topic
+from .bus import CONDUCTOR, compute_topic, make_bus
 from .compute import CLEANUPS, ComputeManager
 from .conductor import Conductor
 from .config import Config
 from .errors import HostOwned, NotFound, NovaError
-from .events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
+from .events import (ActionFinished, HostChanged, InstanceChanged, LogEmitted, event_from_dict,
+                     event_to_dict)
+from .hostlock import HostLock, pid_alive
 from .hosts import host_liveness, host_views
 from .images import ImageStore
-from .logs import LogLine, LogSink
+from .logs import LogLine, LogSink, ServiceLog
 from .statedir import check_store_matches_hosts, prepare_state_dir
 from .store import Store
 from .virt import make_driver, start_event_loop
@@ -45,58 +46,25 @@ class HostUnreachable(NovaError):
     """A request waits on a host that this process drives and cannot reach."""
 
 
-class HostLock:
-    """One process drives a host at a time: an flock on <state>/hosts/<name>/owner.lock."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self) -> int | None:
-        """Take the lock; None on success, else the pid that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            os.close(fd)
-            return int(owner) if owner.isdigit() else -1
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self.fd = fd
-        return None
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.ftruncate(self.fd, 0)
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Engine:
     """own: "all" (every host, or fail naming the owner), "free" (the hosts no other process
     drives, and any that another process lets go while this one runs; the others are reached
     through the shared bus) or "none" (an API client). A read-only engine owns nothing and
-    opens the store read-only: it cannot drive a host or write the store."""
+    opens the store read-only: it cannot drive a host or write the store.
+
+    hosts: the inventory hosts this process may drive (None: every one), so that
+    `novatui compute --host NAME` is one host's agent and `serve --no-compute` drives none;
+    conductor: whether it runs a conductor (an agent does not)."""
 
     def __init__(self, config: Config, state_dir: str | Path, read_only: bool = False,
-                 own: str = "all"):
+                 own: str = "all", hosts: tuple[str, ...] | None = None, conductor: bool = True):
         self.config = config
         self.state_dir = Path(state_dir)
         self.read_only = read_only
         self.own = "none" if read_only else own
+        self.host_names = tuple(h.name for h in config.hosts) if hosts is None else tuple(hosts)
+        self.runs_conductor = conductor and self.own != "none"
+        self._publish = False   # notifications to other processes: with a broker
         self.owner_id = f"{os.getpid()}-{uuidlib.uuid4().hex[:8]}"
         self._listeners: list[Listener] = []
         self._listen_lock = threading.Lock()
@@ -123,9 +91,13 @@ class Engine:
                            read_only=self.read_only,
                            on_fresh=lambda: check_store_matches_hosts(True, self.config, self.state_dir))
         self.sink = LogSink(self.state_dir / "logs", emit=self._on_log, read_only=self.read_only)
-        self.bus = MessageBus(self.store, self.owner_id)
+        broker_log = ServiceLog(self.sink, "n-sch" if self.runs_conductor else "n-cpu",
+                                "oslo.messaging._drivers.impl_rabbit")
+        self.bus = make_bus(self.config.transport_url, self.store, self.owner_id,
+                            self._on_remote, broker_log.log)
+        self._publish = self.bus.transport != "store" and not self.read_only
         self.images = ImageStore(self.store, self.state_dir / "images", self.read_only)
-        if not self.read_only:
+        if not self.read_only and self.runs_conductor:   # an API's work, not an agent's
             self.images.finish_deletes()
             self.images.ensure_configured(self.config.images)
         self.api = API(self.config, self.store, self.bus, self.images, self.sink, self._notify,
@@ -139,7 +111,7 @@ class Engine:
         self._spawn("hosts", self._host_emitter)
         for name, mgr in self.computes.items():
             self._spawn(f"compute-{name}", mgr.serve)
-        if self.own != "none":
+        if self.runs_conductor:
             self._requeue_dead_conductor_claims()
             self.conductor = Conductor(self.config, self.store, self.bus, self.sink, self._notify)
             self._spawn("conductor", self.conductor.serve)
@@ -154,11 +126,14 @@ class Engine:
     def _own_hosts(self) -> None:
         if self.own == "none":
             return
-        for host in self.config.hosts:
+        for host in self._drivable():
             owner = self._try_own(host)
             if owner is not None and self.own == "all":
                 raise HostOwned(f"host {host.name} is in use by another novatui process "
                                 f"(pid {owner}); stop it or use another --state-dir")
+
+    def _drivable(self) -> list:
+        return [h for h in self.config.hosts if h.name in self.host_names]
 
     def _try_own(self, host) -> int | None:
         """Take a host's lock and make its compute service; None on success, else the pid
@@ -178,7 +153,7 @@ class Engine:
         """A host that another process lets go (a CLI that finished) is driven from here on,
         so work queued for it is never left without a consumer while this process runs."""
         while not stop.wait(ADOPT_SECONDS):
-            for host in self.config.hosts:
+            for host in self._drivable():
                 if host.name not in self.computes and not stop.is_set() and \
                         self._try_own(host) is None:
                     self._spawn(f"compute-{host.name}", self.computes[host.name].serve)
@@ -187,7 +162,8 @@ class Engine:
     def served_topics(self) -> set[str]:
         if self.own == "none":
             return set()
-        return {CONDUCTOR} | {compute_topic(name) for name in self.computes}
+        return ({CONDUCTOR} if self.runs_conductor else set()) | \
+            {compute_topic(name) for name in self.computes}
 
     def in_flight(self) -> list[dict]:
         """Work this process carries: instances with a task whose next step is queued or
@@ -229,7 +205,7 @@ class Engine:
     def _requeue_dead_conductor_claims(self) -> None:
         """Conductors of many processes share one topic: a claim goes back when its
         process is gone."""
-        self.store.requeue_claims(CONDUCTOR, lambda owner: _pid_alive(int(owner.split("-")[0])))
+        self.store.requeue_claims(CONDUCTOR, lambda owner: pid_alive(int(owner.split("-")[0])))
 
     def _spawn(self, name: str, target) -> None:
         t = threading.Thread(target=target, args=(self._stop,), name=f"novatui-{name}", daemon=True)
@@ -255,7 +231,9 @@ class Engine:
         self._api_pool.shutdown(wait=True)
         for name in self.computes:
             self.store.heartbeat(name, None, when=0)  # down at once, not after service_down_time
+            self._notify(("host", name))
         self._release_locks()
+        self.bus.close()
         self.sink.close()
         self.store.close()
         self.started = False
@@ -288,10 +266,26 @@ class Engine:
             listener(event)
 
     def _on_log(self, line: LogLine) -> None:
+        if self._publish:
+            self.bus.notify(event_to_dict(LogEmitted(line)))
         if self._listeners:
             self._emit(LogEmitted(line))
 
-    def _notify(self, event: object) -> None:
+    def _on_remote(self, item: dict) -> None:
+        """Another process's notification (through the broker), as if it happened here."""
+        if item.get("type") == "host_dirty":
+            self._notify(("host", item["name"]), remote=True)
+        elif (event := event_from_dict(item)) is not None:
+            if isinstance(event, LogEmitted):
+                if self._listeners:
+                    self._emit(event)
+            else:
+                self._notify(event, remote=True)
+
+    def _notify(self, event: object, remote: bool = False) -> None:
+        if self._publish and not remote:
+            self.bus.notify({"type": "host_dirty", "name": event[1]} if isinstance(event, tuple)
+                            else event_to_dict(event))
         if isinstance(event, ActionFinished):
             with self._finished:
                 self._finished.notify_all()

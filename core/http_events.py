@@ -13,9 +13,7 @@ from typing import Callable, Iterable, Iterator
 
 import httpx
 
-from .events import (ActionFinished, HostChanged, InstanceChanged, LogEmitted, ServiceBack,
-                     ServiceLost, Snapshot)
-from .logs import LogLine
+from .events import ServiceBack, ServiceLost, Snapshot, event_from_dict
 
 EVENTS_PATH = "/novatui/events"
 BACKOFF_FIRST, BACKOFF_MOST = 0.2, 2.0
@@ -42,27 +40,13 @@ def sse_messages(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
                 data.append(value)
 
 
-def _one(item: dict) -> object | None:
-    kind = item.get("type")
-    if kind == "instance":
-        return InstanceChanged(item["instance"])
-    if kind == "host":
-        return HostChanged(item["host"])
-    if kind == "log":
-        return LogEmitted(LogLine(**item["line"]))
-    if kind == "finished":
-        return ActionFinished(item["request_id"], item["instance_uuid"], item["action"],
-                              bool(item["ok"]), item.get("message"))
-    return None  # a kind this client does not know (a newer service): skipped
-
-
 def decode(event: str, data: str) -> list[object]:
     """One SSE message as core.events objects."""
     body = json.loads(data)
     if event == "snapshot":
         return [Snapshot(body["instances"], body["hosts"])]
     if event == "batch":
-        return [e for e in map(_one, body) if e is not None]
+        return [e for e in map(event_from_dict, body) if e is not None]
     return []
 
 

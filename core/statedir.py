@@ -16,7 +16,8 @@ from .errors import NovaError
 from .store_db import DBError, describe_db_error, probe_write_lock
 
 STORE_FILE = "novatui.db"
-MARKERS = (STORE_FILE, "hosts")  # what only a novatui state dir holds
+MARK_FILE = ".novatui"           # made in every state dir: a store in PostgreSQL leaves no file
+MARKERS = (STORE_FILE, "hosts", MARK_FILE)  # what only a novatui state dir holds
 PRIVATE = 0o077                  # group and other bits: none are left on anything here
 STORE_LOCK_WAIT = 5.0            # seconds to wait for another process's write to end
 
@@ -62,6 +63,8 @@ def prepare_state_dir(path: str | os.PathLike, read_only: bool = False,
         _check_is_ours(path)
     _check_writable(path)
     _tighten(path)
+    if not (path / MARK_FILE).exists():
+        (path / MARK_FILE).touch(mode=0o600)
     return path
 
 

@@ -197,6 +197,7 @@ class Database:
             return
         raw = local.raw
         local.depth = 1
+        local.after = []
         try:
             if c.in_transaction():  # left open by an inspection outside tx(): end it
                 c.commit()
@@ -220,6 +221,18 @@ class Database:
             raise
         finally:
             local.depth = 0
+        after, local.after = local.after, []
+        for fn in after:
+            fn()
+
+    def after_commit(self, fn) -> None:
+        """Run fn once this thread's transaction has committed (at once outside one); it is
+        dropped if the transaction rolls back. A cast's publication to a broker waits so: a
+        consumer must never be told of a row it cannot see yet."""
+        if self._local.__dict__.get("depth"):
+            self._local.after.append(fn)
+        else:
+            fn()
 
     @contextmanager
     def _sa_tx(self):

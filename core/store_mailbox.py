@@ -17,6 +17,8 @@ _NEXT = (select(C.id).where(C.topic == bindparam("w_topic"), C.claimed_by.is_(No
          .order_by(C.id).limit(1).with_for_update(skip_locked=True).scalar_subquery())
 CLAIM = (update(messages).where(C.id == _NEXT, C.claimed_by.is_(None))
          .values(claimed_by=bindparam("v_owner")).returning(C.id, C.payload))
+CLAIM_ID = (update(messages).where(C.id == bindparam("w_id"), C.claimed_by.is_(None))
+            .values(claimed_by=bindparam("v_owner")).returning(C.id, C.payload))
 RELEASE = update(messages).where(C.id == bindparam("w_id")).values(claimed_by=None)
 DELETE = delete(messages).where(C.id == bindparam("w_id"))
 PENDING = select(C.id, C.topic, C.payload, C.claimed_by)
@@ -39,6 +41,12 @@ class Mailbox:
 
     def claim_message(self, topic: str, owner: str) -> tuple[int, dict] | None:
         row = self._row(CLAIM, {"w_topic": topic, "v_owner": owner})
+        return (row["id"], json.loads(row["payload"])) if row else None
+
+    def claim_message_id(self, message_id: int, owner: str) -> tuple[int, dict] | None:
+        """Claim one message a broker delivered; None when it is done (gone) or another
+        consumer has it: a delivery twice is done once."""
+        row = self._row(CLAIM_ID, {"w_id": message_id, "v_owner": owner})
         return (row["id"], json.loads(row["payload"])) if row else None
 
     def release_claim(self, message_id: int) -> None:

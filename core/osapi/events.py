@@ -11,32 +11,13 @@ from collections import deque
 
 from aiohttp import web
 
-from ..events import ActionFinished, HostChanged, InstanceChanged, LogEmitted
-from ..logs import LogLine
+from ..events import event_to_dict
 from .common import ENGINE, off_loop
 
 KEEPALIVE_SECONDS = 15.0
 HOST_LOOK_SECONDS = 1.0
 FULL_LOOK_SECONDS = 30.0
 MAX_QUEUED_BATCHES = 5000   # a client that reads slower than this is dropped; it reconnects
-
-
-def log_fields(line: LogLine) -> dict:
-    return {f: getattr(line, f) for f in LogLine.__slots__}
-
-
-def event_dict(event: object) -> dict | None:
-    if isinstance(event, InstanceChanged):
-        return {"type": "instance", "instance": event.instance}
-    if isinstance(event, HostChanged):
-        return {"type": "host", "host": event.host}
-    if isinstance(event, LogEmitted):
-        return {"type": "log", "line": log_fields(event.line)}
-    if isinstance(event, ActionFinished):
-        return {"type": "finished", "request_id": event.request_id,
-                "instance_uuid": event.instance_uuid, "action": event.action, "ok": event.ok,
-                "message": event.message}
-    return None
 
 
 def sse(event: str, data: object) -> bytes:
@@ -68,7 +49,7 @@ class EventHub:
 
     # engine threads
     def _on_event(self, event: object) -> None:
-        item = event_dict(event)
+        item = event_to_dict(event)
         if item is None or self.closed:
             return
         if item["type"] == "host":

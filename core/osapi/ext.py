@@ -15,7 +15,8 @@ from ..errors import NotFound
 from ..logs import read_tail
 from .actions_map import shown, shown_repr
 from .common import ENGINE, READ_ONLY, BadRequest, fault, off_loop
-from .events import HUB, log_fields
+from ..events import log_fields
+from .events import HUB
 
 MAX_WAIT_SECONDS = 60.0
 XML_TIMEOUT_SECONDS = 10.0   # as core.client.domain_xml waits for a host's thread

@@ -3,6 +3,8 @@ delete, a down source refused, confirm without a task_state, a paused live migra
 status, idempotent locks, and _init_instance's retries of interrupted power tasks."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from core import states as S
@@ -43,11 +45,18 @@ def test_moves_need_the_source_service_up(engine, action):
 def test_confirm_sets_no_task_state_and_a_second_confirm_is_a_400(engine):
     launch(engine, "conf")
     act(engine, "migrate", "conf")
-    req = engine.request("confirm_resize", "conf")
-    after_take = engine.instance("conf")
-    assert after_take["task_state"] is None
-    with pytest.raises(InvalidInput, match="Instance has not been resized."):
-        engine.request("confirm_resize", "conf")
+    gate = threading.Event()   # every compute service busy: the first confirm stays queued
+    held = [mgr.call(gate.wait) for mgr in engine.computes.values()]
+    try:
+        req = engine.request("confirm_resize", "conf")
+        after_take = engine.instance("conf")
+        assert after_take["task_state"] is None
+        with pytest.raises(InvalidInput, match="Instance has not been resized."):
+            engine.request("confirm_resize", "conf")
+    finally:
+        gate.set()
+    for call in held:
+        call.result(10)
     engine.wait(req, 10)
     assert engine.instance("conf")["vm_state"] == "active"
 
