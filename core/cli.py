@@ -151,16 +151,19 @@ def serve(args) -> int:
 
 
 def compute(args) -> int:
-    """`novatui compute --host NAME`: one host's compute service, in the foreground, until
-    SIGTERM/SIGINT; it settles what it carries before it exits, as a service does."""
+    """`novatui compute --host NAME [--host NAME ...]`: the compute service of each host
+    named, in the foreground, until SIGTERM/SIGINT; it settles what it carries before it
+    exits, as a service does."""
     from .engine import Engine
     from .statedir import prepare_state_dir
     config = load_config(resolve_config(args.config))
-    config.host(args.host)   # one line naming the inventory when it has no such host
+    hosts = tuple(dict.fromkeys(args.host))   # named twice: driven once
+    for host in hosts:
+        config.host(host)   # one line naming the inventory when it has no such host
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(), False,
                                   create=args.init or args.state_dir is None)
-    engine = Engine(config, state_dir, hosts=(args.host,), conductor=False).start(ready_timeout=0)
-    print(f"novatui: compute service of {args.host} (pid {os.getpid()}{_carrying(engine)})",
+    engine = Engine(config, state_dir, hosts=hosts, conductor=False).start(ready_timeout=0)
+    print(f"novatui: compute service of {', '.join(hosts)} (pid {os.getpid()}{_carrying(engine)})",
           file=sys.stderr)
     _until_signalled()
     engine.stop(on_wait=_print_waiting)
@@ -188,6 +191,9 @@ def run(args) -> int:
     if args.noun == "serve":
         return serve(args)
     if args.noun == "compute":
+        if args.read_only or args.url:
+            raise CLIError("novatui compute: an agent drives its host itself: it takes neither "
+                           "--read-only nor --url")
         return compute(args)
     if args.noun is None:
         # The console alone pulls in Textual: before any thread of the engine competes.

@@ -213,8 +213,9 @@ def _serve(sp):
 
 
 def _compute(sp):
-    sp.add_argument("--host", required=True, metavar="NAME",
-                    help="the inventory host whose compute service this process runs")
+    sp.add_argument("--host", required=True, metavar="NAME", action="append",
+                    help="the inventory host whose compute service this process runs "
+                    "(repeat it for an agent that drives several)")
 
 
 def _host(sp):
@@ -266,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.later("server", "instances", _server)
     sub.later("serve", "run the service of the state dir in the foreground: "
               "the Compute API on <state>/api.sock and, with --listen, on TCP", _serve)
-    sub.later("compute", "run one host's compute service (its agent, like nova-compute) in "
-              "the foreground, on the hypervisor itself or beside it", _compute)
+    sub.later("compute", "run the compute service of one host or more (its agent, like "
+              "nova-compute) in the foreground, on the hypervisor itself or beside it", _compute)
     sub.later("host", "compute hosts", _host)
     sub.later("image", "images", _image)
     sub.later("flavor", "flavors", _flavor)

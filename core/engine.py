@@ -117,6 +117,14 @@ class Engine:
             self._spawn("conductor", self.conductor.serve)
         if self.own == "free":
             self._spawn("adopt", self._adopt_freed_hosts)
+        if self.runs_conductor and self.bus.transport == "store" and \
+                len(self.host_names) < len(self.config.hosts):
+            # Agents of the other hosts share the store and the log files, and no broker
+            # carries their notifications: the service reads what they did.
+            from .store_watch import watch_store
+            self._spawn("watch", lambda stop: watch_store(
+                self.store, self.state_dir / "logs", self._remote_event,
+                lambda: bool(self._listeners), stop))
         deadline = time.monotonic() + ready_timeout
         for mgr in list(self.computes.values()):
             mgr.ready.wait(max(0.0, deadline - time.monotonic()))
@@ -276,11 +284,14 @@ class Engine:
         if item.get("type") == "host_dirty":
             self._notify(("host", item["name"]), remote=True)
         elif (event := event_from_dict(item)) is not None:
-            if isinstance(event, LogEmitted):
-                if self._listeners:
-                    self._emit(event)
-            else:
-                self._notify(event, remote=True)
+            self._remote_event(event)
+
+    def _remote_event(self, event: object) -> None:
+        if isinstance(event, LogEmitted):
+            if self._listeners:
+                self._emit(event)
+        else:
+            self._notify(event, remote=True)
 
     def _notify(self, event: object, remote: bool = False) -> None:
         if self._publish and not remote:

@@ -90,3 +90,45 @@ def services():
     yield svc
     if not already_up:   # only what this session started
         run_script("down", timeout=300)
+
+
+@pytest.fixture
+def pg_schema(services):
+    """A PostgreSQL URL whose tables live in a schema of this test's own (dropped after)."""
+    import uuid as uuidlib
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+    base = services.database_url
+    schema = f"t_{uuidlib.uuid4().hex[:10]}"
+    admin = create_engine(services.sqlalchemy_url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def purge_queues(services, topics) -> None:
+    """The casts a test before this one left in RabbitMQ's durable queues go."""
+    import kombu
+    with kombu.Connection(services.amqp_url, connect_timeout=5) as conn:
+        channel = conn.channel()
+        for topic in topics:
+            try:
+                channel.queue_delete(topic)
+            except conn.channel_errors:   # none such: the channel closes; open another
+                channel = conn.channel()
+
+
+@pytest.fixture
+def cloud(services, pg_schema, tmp_path):
+    from tests.distributed.cloud import Cloud
+    made = Cloud(tmp_path, pg_schema, services.transport_url)
+    purge_queues(services, ["conductor", *(f"compute.{h}" for h in Cloud.HOSTS)])
+    yield made
+    made.close()

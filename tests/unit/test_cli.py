@@ -75,6 +75,9 @@ def test_server_lifecycle_through_the_cli(cli):
     (["server", "create", "x"], "novatui server create: the following arguments are required: --flavor, --image"),
     (["--config", "/nonexistent.toml", "server", "list"], "novatui: /nonexistent.toml: no such file"),
     (["server"], "novatui server: a command is needed"),
+    (["compute"], "novatui compute: the following arguments are required: --host"),
+    (["compute", "--host", "ghost"], "novatui: no host named 'ghost' in "),
+    (["--read-only", "compute", "--host", "cmp1"], "novatui compute: an agent drives its host"),
 ])
 def test_bad_input_is_one_line_and_a_nonzero_exit(cli, args, message):
     p = cli(*args, ok=False)

@@ -122,3 +122,26 @@ def test_a_utf8_inventory_with_a_byte_order_mark_loads(tmp_path):
     path = tmp_path / "hosts.toml"
     path.write_bytes(b"\xef\xbb\xbf" + (ROOT / "hosts.toml").read_bytes())
     assert load_config(path).hosts[0].name == "cmp1"
+
+
+@pytest.mark.parametrize("url,message", [
+    ("redis://h:6379/0", "messaging.transport_url: expected rabbit://USER:PASS@HOST:PORT/"),
+    ("rabbit://u:secret@/", "messaging.transport_url: names no broker host"),
+    ("127.0.0.1:5672", "messaging.transport_url: expected rabbit://"),
+])
+def test_bad_transport_url_is_one_clear_line(tmp_path, url, message):
+    path = tmp_path / "hosts.toml"
+    path.write_text((ROOT / "hosts.toml").read_text() + f'\n[messaging]\ntransport_url = "{url}"\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert message in str(e.value) and "\n" not in str(e.value) and "secret" not in str(e.value)
+
+
+def test_the_broker_is_optional_and_spelled_as_oslo_messaging_spells_it(tmp_path):
+    from core.bus_broker import kombu_url
+    assert load_config(ROOT / "hosts.toml").transport_url is None
+    path = tmp_path / "hosts.toml"
+    url = "rabbit://nova:pw@10.0.0.5:5672/"
+    path.write_text((ROOT / "hosts.toml").read_text() + f'\n[messaging]\ntransport_url = "{url}"\n')
+    assert load_config(path).transport_url == url
+    assert kombu_url(url) == "amqp://nova:pw@10.0.0.5:5672/"

@@ -156,6 +156,27 @@ def test_nested_tx_commits_once_and_rolls_back_whole(tmp_path):
         store.close()
 
 
+def test_after_commit_runs_once_the_outermost_commits_and_never_after_a_rollback(tmp_path):
+    store = Store(tmp_path / "novatui.db")
+    ran: list[str] = []
+    try:
+        store.after_commit(lambda: ran.append("now"))   # no transaction: at once
+        with store.tx():
+            with store.tx():
+                store.after_commit(lambda: ran.append("outer commit"))
+            assert ran == ["now"]
+        assert ran == ["now", "outer commit"]
+        with pytest.raises(RuntimeError):
+            with store.tx():
+                store.after_commit(lambda: ran.append("rolled back"))
+                raise RuntimeError
+        with store.tx():
+            pass
+        assert ran == ["now", "outer commit"]
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("url,message", [
     ("mysql://u:p@h/db", "database.connection: unknown database 'mysql'"),
     ("not a url", "database.connection: is not a database URL"),
