@@ -63,6 +63,12 @@ class MessageBus:
         event = self._event(topic)
         self.store.after_commit(event.set)
 
+    def serve_calls(self, topic: str, answer) -> None:
+        """Calls need a broker: in one process, callers use the compute service directly."""
+
+    def call(self, topic: str, method: str, timeout: float, **args):
+        return None
+
     def notify(self, item: dict) -> None:
         """A notification for the other processes: the store's consumers have none (they
         read the store, and the log files)."""

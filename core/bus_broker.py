@@ -7,6 +7,9 @@ What the broker carries:
 - notifications (log lines, instance, host and action changes), on a fanout exchange
   `novatui.notifications` that every process binds a queue of its own to, so that every API
   service, and every console attached to one, sees every agent's lines.
+- calls, where the caller needs an answer (a guest's domain XML from the agent that drives
+  its host): a transient message on the topic's queue, naming the caller's reply queue and a
+  correlation id, dropped by the broker when the caller no longer waits.
 
 What the store keeps: the mailbox table stays the ledger of casts, written in the step's own
 transaction (a transactional outbox). A cast is published only once that transaction has
@@ -22,6 +25,8 @@ import queue
 import socket
 import threading
 import time
+import uuid as uuidlib
+from concurrent.futures import Future
 from typing import Callable
 
 from .bus import POLL_SECONDS, Message, MessageBus
@@ -46,11 +51,14 @@ class BrokerLink:
     thread-safe): one publishes what other threads queue, one receives."""
 
     def __init__(self, url: str, owner: str, on_cast: Callable[[str, object], None],
-                 on_notification: Callable[[dict], None], log: Callable[[str, str], None]):
+                 on_notification: Callable[[dict], None], on_call: Callable[[dict], None],
+                 on_reply: Callable[[dict], None], log: Callable[[str, str], None]):
         import kombu   # here: a process with no broker configured never imports it
         self._kombu = kombu
         self.url, self.owner = kombu_url(url), owner
         self._on_cast, self._on_notification, self._log = on_cast, on_notification, log
+        self._on_call, self._on_reply = on_call, on_reply
+        self.reply_queue = f"novatui.reply.{owner}"
         self._casts = kombu.Exchange(CAST_EXCHANGE, type="direct", durable=True)
         self._notes = kombu.Exchange(NOTIFY_EXCHANGE, type="fanout", durable=False)
         self._out: queue.SimpleQueue = queue.SimpleQueue()
@@ -82,10 +90,16 @@ class BrokerLink:
 
     # -- out ------------------------------------------------------------------------------
     def publish_cast(self, topic: str, body: dict) -> None:
-        self._out.put((self._casts, topic, body, [self._queue(topic)]))
+        self._out.put((self._casts, topic, body, [self._queue(topic)], None))
 
     def publish_notification(self, body: dict) -> None:
-        self._out.put((self._notes, "", body, []))
+        self._out.put((self._notes, "", body, [], None))
+
+    def publish_call(self, topic: str, body: dict, timeout: float) -> None:
+        self._out.put((self._casts, topic, body, [self._queue(topic)], timeout))
+
+    def publish_reply(self, reply_to: str, body: dict) -> None:
+        self._out.put(("", reply_to, body, [], None))   # the default exchange: to that queue
 
     def _publish_loop(self) -> None:
         conn = producer = None
@@ -93,14 +107,15 @@ class BrokerLink:
         while (item := self._out.get()) is not None:
             if time.monotonic() < down_until:
                 continue   # the broker is down: dropped (a cast's row is in the ledger)
-            exchange, key, body, declare = item
+            exchange, key, body, declare, expires = item
             for attempt in (1, 2):   # a connection the broker dropped is known at first use
                 try:
                     if conn is None:
                         conn = self._connect()
                         producer = self._kombu.Producer(conn.channel())
                     producer.publish(body, exchange=exchange, routing_key=key, serializer="json",
-                                     delivery_mode=2 if declare else 1, declare=declare)
+                                     delivery_mode=2 if declare and not expires else 1,
+                                     declare=declare, expiration=expires)
                     break
                 except Exception as e:  # noqa: BLE001 - a broker error of any kind
                     conn = self._drop(conn)
@@ -124,7 +139,9 @@ class BrokerLink:
                 conn = self._connect()
                 mine = self._kombu.Queue(f"{NOTIFY_EXCHANGE}.{self.owner}", self._notes,
                                          exclusive=True, auto_delete=True, durable=False)
-                consumer = self._kombu.Consumer(conn.channel(), [mine], no_ack=True,
+                replies = self._kombu.Queue(self.reply_queue, exclusive=True, auto_delete=True,
+                                            durable=False)
+                consumer = self._kombu.Consumer(conn.channel(), [mine, replies], no_ack=True,
                                                 callbacks=[self._on_message], accept=["json"])
                 consumer.consume()
                 served: set[str] = set()
@@ -159,7 +176,9 @@ class BrokerLink:
             return set(self._topics)
 
     def _on_message(self, body: dict, message) -> None:
-        if "topic" in body:
+        if "correlation_id" in body:
+            (self._on_call if "reply_to" in body else self._on_reply)(body)
+        elif "topic" in body:
             self._on_cast(body["topic"], body)
         elif body.get("origin") != self.owner:
             self._on_notification(body["event"])
@@ -183,7 +202,10 @@ class BrokerBus(MessageBus):
         super().__init__(store, owner)
         self._inboxes: dict[str, queue.SimpleQueue] = {}
         self._next_sweep: dict[str, float] = {}
-        self.link = BrokerLink(url, self.owner, self._arrived, on_notification, log).start()
+        self._answering: dict[str, Callable[[str, dict], Future]] = {}
+        self._waiting: dict[str, Future] = {}
+        self.link = BrokerLink(url, self.owner, self._arrived, on_notification, self._answer,
+                               self._replied, log).start()
 
     def close(self) -> None:
         self.link.close()
@@ -233,3 +255,47 @@ class BrokerBus(MessageBus):
                 mid, payload = claimed
                 return Message(mid, topic, payload["method"], payload["request_id"],
                                payload["args"])
+
+    # -- calls ----------------------------------------------------------------------------
+    def serve_calls(self, topic: str, answer: Callable[[str, dict], Future]) -> None:
+        """Answer the calls to `topic`: answer(method, args) gives a Future of the result."""
+        self._answering[topic] = answer
+        self.link.listen(topic)
+
+    def call(self, topic: str, method: str, timeout: float, **args) -> Future:
+        """A request to whoever serves `topic`; the Future fails with TimeoutError when no
+        answer comes within `timeout` (no agent, or one that is down)."""
+        cid = uuidlib.uuid4().hex
+        future: Future = Future()
+        self._waiting[cid] = future
+        timer = threading.Timer(timeout, lambda: self._replied(
+            {"correlation_id": cid, "error": f"no answer from {topic} within {timeout:.0f} s",
+             "timeout": True}))
+        timer.daemon = True
+        timer.start()
+        future.add_done_callback(lambda _f: timer.cancel())
+        self.link.publish_call(topic, {"topic": topic, "method": method, "args": args,
+                                       "reply_to": self.link.reply_queue, "correlation_id": cid},
+                               timeout)
+        return future
+
+    def _answer(self, body: dict) -> None:
+        answer = self._answering.get(body["topic"])
+        if answer is None:
+            return
+        def send(done: Future) -> None:
+            error = done.exception()
+            reply = {"correlation_id": body["correlation_id"]}
+            reply.update({"error": f"{type(error).__name__}: {error}"} if error else
+                         {"result": done.result()})
+            self.link.publish_reply(body["reply_to"], reply)
+        answer(body["method"], body["args"]).add_done_callback(send)
+
+    def _replied(self, body: dict) -> None:
+        future = self._waiting.pop(body["correlation_id"], None)
+        if future is None or not future.set_running_or_notify_cancel():
+            return
+        if "error" in body:
+            future.set_exception((TimeoutError if body.get("timeout") else RuntimeError)(body["error"]))
+        else:
+            future.set_result(body["result"])

@@ -33,6 +33,7 @@ Listener = Callable[[object], None]
 ADOPT_SECONDS = 0.5
 HOSTS_AT_ONCE = 4   # more dirty hosts than this: one read of every host's view
 HOSTS_EVERY = 0.1   # host views are read at most this often (a console shows them so)
+XML_CALL_SECONDS = 10.0   # as long as core.client.domain_xml waits
 
 
 def waiting_line(rows: list[dict]) -> str:
@@ -152,9 +153,10 @@ class Engine:
             return owner
         with self._own_lock:
             self._locks.append(lock)
-            self.computes = {**self.computes, host.name: ComputeManager(
-                host, self.config, make_driver(host, self.state_dir), self.store, self.bus,
-                self.images, self.sink, self._notify)}
+            mgr = ComputeManager(host, self.config, make_driver(host, self.state_dir), self.store,
+                                 self.bus, self.images, self.sink, self._notify)
+            self.computes = {**self.computes, host.name: mgr}
+        self.bus.serve_calls(mgr.topic, lambda method, args: self._answer_call(mgr, method, args))
         return None
 
     def _adopt_freed_hosts(self, stop: threading.Event) -> None:
@@ -405,7 +407,20 @@ class Engine:
         return self.store.last_fault(uuid)
 
     def domain_xml(self, inst: dict) -> Future | None:
-        """The guest's libvirt XML, fetched on its host's service thread; None when this
-        process does not drive that host."""
-        mgr = self.computes.get(inst.get("host") or "")
-        return None if mgr is None or not mgr.connected else mgr.call(mgr.driver.xml, inst["uuid"])
+        """The guest's libvirt XML, fetched on its host's service thread, here or (with a
+        broker) in the agent that drives the host; None when nobody here can ask for it."""
+        host = inst.get("host") or ""
+        mgr = self.computes.get(host)
+        if mgr is None:
+            return self.bus.call(compute_topic(host), "domain_xml", XML_CALL_SECONDS,
+                                 uuid=inst["uuid"]) if host else None
+        return mgr.call(mgr.driver.xml, inst["uuid"]) if mgr.connected else None
+
+    def _answer_call(self, mgr: ComputeManager, method: str, args: dict) -> Future:
+        """A call from another process (core/bus_broker.py) to a host this one drives."""
+        if method == "domain_xml" and mgr.connected:
+            return mgr.call(mgr.driver.xml, args["uuid"])
+        refused: Future = Future()
+        refused.set_exception(NovaError(f"host {mgr.host.name} is not connected"
+                                        if method == "domain_xml" else f"no call {method!r}"))
+        return refused
