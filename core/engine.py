@@ -6,6 +6,7 @@ caller's thread.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import uuid as uuidlib
@@ -47,6 +48,16 @@ class HostUnreachable(NovaError):
     """A request waits on a host that this process drives and cannot reach."""
 
 
+def owner_id() -> str:
+    """Who claims a message: pid-random@machine (an agent's pid means nothing elsewhere)."""
+    return f"{os.getpid()}-{uuidlib.uuid4().hex[:8]}@{socket.gethostname()}"
+
+
+def claimed_here(owner: str) -> bool:
+    machine = owner.partition("@")[2]
+    return machine in ("", socket.gethostname())   # "": a claim made before owners named it
+
+
 class Engine:
     """own: "all" (every host, or fail naming the owner), "free" (the hosts no other process
     drives, and any that another process lets go while this one runs; the others are reached
@@ -66,7 +77,7 @@ class Engine:
         self.host_names = tuple(h.name for h in config.hosts) if hosts is None else tuple(hosts)
         self.runs_conductor = conductor and self.own != "none"
         self._publish = False   # notifications to other processes: with a broker
-        self.owner_id = f"{os.getpid()}-{uuidlib.uuid4().hex[:8]}"
+        self.owner_id = owner_id()
         self._listeners: list[Listener] = []
         self._listen_lock = threading.Lock()
         self._finished = threading.Condition()
@@ -214,8 +225,10 @@ class Engine:
 
     def _requeue_dead_conductor_claims(self) -> None:
         """Conductors of many processes share one topic: a claim goes back when its
-        process is gone."""
-        self.store.requeue_claims(CONDUCTOR, lambda owner: pid_alive(int(owner.split("-")[0])))
+        process is gone. Only this machine's processes can be looked at: another machine's
+        claims are left to the conductors that start there."""
+        self.store.requeue_claims(CONDUCTOR, lambda owner: not claimed_here(owner)
+                                  or pid_alive(int(owner.split("-")[0])))
 
     def _spawn(self, name: str, target) -> None:
         t = threading.Thread(target=target, args=(self._stop,), name=f"novatui-{name}", daemon=True)
