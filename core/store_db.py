@@ -186,9 +186,36 @@ class Database:
         The transaction is begun and ended on the driver's connection, as the statements
         of the hot paths run there (see _run); a body that uses the SQLAlchemy connection
         yielded has its work committed (or rolled back) with the rest."""
+        with self._transaction(self._begin_on_driver) as c:
+            yield c
+
+    @contextmanager
+    def _sa_tx(self):
+        """tx() begun through SQLAlchemy's connection (the "begin" event emits BEGIN
+        IMMEDIATE on SQLite): for the migrations, whose alembic work runs on it."""
+        with self._transaction(self._begin_on_sqlalchemy) as c:
+            yield c
+
+    def _begin_on_driver(self, c) -> None:
+        if self.dialect == "sqlite":
+            self._local.raw.execute("BEGIN IMMEDIATE")
+        else:  # psycopg begins the transaction with the lock's statement
+            self._local.raw.execute(_PG_TX_LOCK_SQL)
+
+    def _begin_on_sqlalchemy(self, c) -> None:
+        c.info["immediate"] = True
+        try:
+            c.begin()
+        finally:
+            c.info["immediate"] = False
+        if self.dialect == "postgresql":
+            c.execute(_PG_TX_LOCK)
+
+    @contextmanager
+    def _transaction(self, begin):
         c = self.db
         local = self._local
-        if local.depth:
+        if local.depth:   # inside the thread's transaction: part of it
             local.depth += 1
             try:
                 yield c
@@ -201,12 +228,9 @@ class Database:
         try:
             if c.in_transaction():  # left open by an inspection outside tx(): end it
                 c.commit()
-            if self.dialect == "sqlite":
-                raw.execute("BEGIN IMMEDIATE")
-            else:  # psycopg begins the transaction with the lock's statement
-                raw.execute(_PG_TX_LOCK_SQL)
+            begin(c)
             yield c
-            if c.in_transaction():  # the body used SQLAlchemy: its commit is the driver's
+            if c.in_transaction():  # begun or used through SQLAlchemy: its commit is the driver's
                 c.commit()
             else:
                 raw.commit()
@@ -233,39 +257,6 @@ class Database:
             self._local.after.append(fn)
         else:
             fn()
-
-    @contextmanager
-    def _sa_tx(self):
-        """tx() begun through SQLAlchemy's connection (the "begin" event emits BEGIN
-        IMMEDIATE on SQLite): for the migrations, whose alembic work runs on it."""
-        c = self.db
-        local = self._local
-        if local.depth:
-            local.depth += 1
-            try:
-                yield c
-            finally:
-                local.depth -= 1
-            return
-        local.depth = 1
-        try:
-            if c.in_transaction():  # left open by an inspection outside tx(): end it
-                c.commit()
-            c.info["immediate"] = True
-            try:
-                c.begin()
-            finally:
-                c.info["immediate"] = False
-            if self.dialect == "postgresql":
-                c.execute(_PG_TX_LOCK)
-            yield c
-            c.commit()
-        except BaseException:
-            if c.in_transaction():
-                c.rollback()
-            raise
-        finally:
-            local.depth = 0
 
     # -- statements, in the thread's transaction or each on its own ---------------------
     # The hot paths: a Core statement is compiled once per dialect and parameter shape (see
