@@ -284,20 +284,29 @@ class MoveOps:
     def _live_migration(self, job):
         mig = self._migration(job, "accepted", "running")
         dest = mig["dest_host"]
+        if mig["status"] == "running" and self.driver.migration_running(job.uuid):
+            # A run before this one was cut while libvirt migrated the guest: the daemon
+            # carries that migration on, and where the guest ends up is known once it ends.
+            self.log.info("Waiting for the migration libvirt is still running", ctx=job.ctx,
+                          instance=job.uuid)
+            self.driver.wait_for_migration(job.uuid)
         if mig["status"] != "running" or self.driver.power_state(job.uuid) != S.NOSTATE:
             self.store.update_migration(mig["id"], status="running")
             peer = self.peer_files(dest)
             try:
-                self._prepare_live_destination(job, peer)
+                disk = self._prepare_live_destination(job, peer)
+                crash_point("compute.live_migration:prepared")
                 self.driver.live_migrate(job.uuid, driver_uri(self.config.host(dest), self.driver.state_dir),
-                                         dest)
+                                         dest, disk)
             except Exception as e:
                 self.log.error("Live migration failed.", ctx=job.ctx, instance=job.uuid)
+                self._rollback_live_destination(job, peer, dest)
                 job.on_commit(lambda: self._swap(mig, ("accepted", "running"), status="error",
                                                  held_host=None))
                 raise self.rollback(e, vm_state=job.inst["vm_state"]) from e
             finally:
                 peer.close()
+            crash_point("compute.live_migration:migrated")
             self.virtlog.info("Migration operation has completed", ctx=job.ctx, instance=job.uuid)
             self.log.info(f"Migrating instance to {dest} finished successfully.", ctx=job.ctx,
                           instance=job.uuid)
@@ -307,16 +316,30 @@ class MoveOps:
         return {"host": dest, "power_state": job.inst["power_state"],
                 "availability_zone": self.config.host(dest).availability_zone}
 
-    def _prepare_live_destination(self, job, peer) -> None:
-        """pre_live_migration: the instance directory and the image's base on the destination
-        (a block migration copies the overlay, not what it is backed by)."""
-        peer.makedirs(peer.instance_dir(job.uuid))
+    def _prepare_live_destination(self, job, peer):
+        """pre_live_migration: the image's base on the destination (a block migration copies
+        the overlay, not what it is backed by), then the instance directory and an empty
+        overlay for the migration to fill. Returns the disk's path there."""
         image = self.store.get_image(job.inst["image_id"])
         if image is not None and self.driver.disk_format == "qcow2":
             base = peer.root / "_base" / image["id"]
             if not peer.exists(base):
                 copy_disk(self.driver.image_files, Path(image["path"]), peer, base, None,
                           image["checksum"] or None)
+        return self.driver.pre_live_migration(job.uuid, peer)
+
+    def _rollback_live_destination(self, job, peer, dest: str) -> None:
+        """rollback_live_migration_at_destination: what pre_live_migration made there goes,
+        when the guest is still here (never the copy a guest runs from)."""
+        try:
+            if self.driver.rollback_live_migration_at_destination(job.uuid, peer):
+                return
+            self.log.warning(f"Leaving the instance's directory on {dest}: the guest is not "
+                             "provably back here, or its disk there is in use", ctx=job.ctx,
+                             instance=job.uuid)
+        except Exception as e:  # noqa: BLE001 - the migration's own error is the one to report
+            self.log.warning(f"Could not clean up the instance's directory on {dest}: {e}",
+                             ctx=job.ctx, instance=job.uuid)
 
     # -- evacuate --------------------------------------------------------------------------
     def _evacuate(self, job):

@@ -6,6 +6,7 @@ runs on the owning compute service's thread, never on a caller's.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -475,9 +476,73 @@ class LibvirtDriver:
     def confirm_migration(self, uuid: str) -> None:
         self.files.remove_tree(self.resize_dir(uuid))
 
-    def live_migrate(self, uuid: str, dest_uri: str, dest_host: str) -> None:
+    def pre_live_migration(self, uuid: str, peer):
+        """The destination's disk before a block migration, made over the destination's file
+        transport as Nova's pre_live_migration makes it: an empty qcow2 overlay with the
+        source disk's backing (relative, into the destination's _base) and virtual size.
+        libvirt does not make it (copy-storage-inc: "pre-creation of storage targets for
+        incremental storage migration is not supported"). Made again on every run: qemu-img
+        create cannot take the write lock of a disk a QEMU has open, so a guest's live disk
+        (a source and destination on one path, or a guest already there) is never replaced.
+        Returns the disk's path on the destination."""
+        folder = peer.instance_dir(uuid)
+        dest = folder / "disk"
+        if self.disk_format != "qcow2":  # a simulated host: its driver refuses live migration
+            peer.makedirs(folder)
+            return dest
+        dom = self._need(uuid)
+        if not self._call("isActive", uuid, dom.isActive):
+            raise DriverError(f"Instance {uuid} is not running on {self.host.name}; only a "
+                              "running or paused guest can be live migrated")
+        info = json.loads(self.files.run("qemu-img", "info", "-U", "--output=json",
+                                         str(self.disk_path(uuid))))
+        peer.makedirs(folder)
+        backing = ["-F", info.get("backing-filename-format") or "raw", "-b",
+                   info["backing-filename"]] if info.get("backing-filename") else []
+        peer.run("qemu-img", "create", "-q", "-f", "qcow2", *backing, str(dest),
+                 str(info["virtual-size"]))
+        return dest
+
+    def migration_running(self, uuid: str) -> bool:
+        """Whether libvirt runs a job on the guest here (a migration a dead process started
+        goes on in the daemon)."""
+        dom = self._dom(uuid)
+        if dom is None:
+            return False
+        try:
+            return dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
+        except libvirt.libvirtError as e:
+            if e.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_SUPPORT,
+                                      libvirt.VIR_ERR_OPERATION_INVALID):
+                return False  # gone, not running (no job then), or a driver without jobs
+            raise self._error("jobInfo", uuid, e) from None
+
+    def wait_for_migration(self, uuid: str, interval: float = 0.5) -> None:
+        while self.migration_running(uuid):
+            time.sleep(interval)
+
+    def rollback_live_migration_at_destination(self, uuid: str, peer) -> bool:
+        """After a live migration that failed: the destination's copy goes, only while the
+        guest provably lives here (active, no job left) and nothing has that copy open
+        (qemu-img takes its lock). True when nothing of it is left."""
+        folder = peer.instance_dir(uuid)
+        if not peer.exists(folder):
+            return True
+        dom = self._dom(uuid)
+        if dom is None or not dom.isActive() or self.migration_running(uuid):
+            return False
+        if peer.exists(folder / "disk"):
+            try:
+                peer.run("qemu-img", "info", str(folder / "disk"))  # fails if a QEMU holds it
+            except DriverError:
+                return False
+        peer.remove_tree(folder)
+        return True
+
+    def live_migrate(self, uuid: str, dest_uri: str, dest_host: str, dest_disk=None) -> None:
         """migrateToURI3 with Nova's flags; the definition sent to the destination carries
-        the destination's placement tag."""
+        the destination's placement tag and its disk path (instances_path may differ from
+        host to host)."""
         dom = self._need(uuid)
         flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
                  | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
@@ -485,6 +550,10 @@ class LibvirtDriver:
         root = ET.fromstring(self._call("XMLDesc", uuid, dom.XMLDesc, libvirt.VIR_DOMAIN_XML_MIGRATABLE))
         for tag in root.iter(f"{{{PLACEMENT_NS}}}placement"):
             tag.set("host", dest_host)
+        if dest_disk is not None:
+            for source in root.iterfind("./devices/disk/source"):
+                if source.get("file") == str(self.disk_path(uuid)):
+                    source.set("file", str(dest_disk))
         params = {libvirt.VIR_MIGRATE_PARAM_DEST_XML: ET.tostring(root, encoding="unicode")}
         try:
             dom.migrateToURI3(dest_uri, params, flags)

@@ -3,8 +3,11 @@ never from what the store believes about them.
 
 `check(state_dir, config_path, expected_sha)` returns the violations (empty = fine); each is
 a `Violation`: a str (the message) with a `kind` and the `uuid` it is about, so callers can
-count them. `assert_ok(...)` raises with all of them. Simulated hosts only: libvirt's truth
-comes from each host's node file (DIR/hosts/<host>/node.xml), opened with a test:// connection.
+count them. `assert_ok(...)` raises with all of them. A simulated host's truth is its node file
+(DIR/hosts/<host>/node.xml), opened with a test:// connection, and its files under
+DIR/hosts/<host>/instances. A real host's is its libvirtd (the domains whose novatui placement
+tag names it: two inventory hosts may share a daemon) and its instances_path, read through
+novatui's own file transport (this machine, or SFTP and commands over SSH).
 
 Kinds: placement, two-hosts (one guest defined on two hosts), disk (missing, or not the
 content it had), task_state, usage, wedged-migration, stray-file, orphan-domain,
@@ -74,6 +77,66 @@ def cli(config_path, state_dir, *args: str, env: dict | None = None,
 
 
 # -- reading the state ---------------------------------------------------------------------
+class InstancesDir:
+    """One host's instances dir, listed two levels deep: {entry: names in it, or None when
+    the entry is not a directory}."""
+
+    def __init__(self, host: str, state_dir: Path, host_config=None):
+        self.host, self.state_dir, self.config = host, state_dir, host_config
+        if host_config is None:  # simulated
+            self.root, self.files = state_dir / "hosts" / host / "instances", None
+        else:
+            from core.virt import host_files
+            self.files = host_files(host_config, state_dir)
+            self.root = self.files.root
+        self._listing: dict[str, set[str] | None] | None = None
+
+    def show(self, rel: str) -> str:
+        """A path for a message: relative to the state dir, or host:path for a real host."""
+        if self.files is None:
+            return str((self.root / rel).relative_to(self.state_dir))
+        return f"{self.host}:{self.root / rel}"
+
+    def listing(self) -> dict[str, set[str] | None]:
+        if self._listing is None:
+            self._listing = self._list()
+        return self._listing
+
+    def _list(self) -> dict[str, set[str] | None]:
+        if self.files is None:
+            if not self.root.is_dir():
+                return {}
+            return {e.name: {p.name for p in e.iterdir()} if e.is_dir() else None
+                    for e in self.root.iterdir()}
+        if not self.files.exists(self.root):
+            return {}
+        out: dict[str, set[str] | None] = {}
+        found = self.files.run("find", str(self.root), "-mindepth", "1", "-maxdepth", "2",
+                               "-printf", "%y %P\n")
+        for line in sorted(found.splitlines()):  # a directory comes before what it holds
+            kind, _, rel = line.partition(" ")
+            entry, _, name = rel.partition("/")
+            if not name:
+                out[entry] = set() if kind == "d" else None
+            elif out.get(entry) is not None:
+                out[entry].add(name)
+        return out
+
+    def is_file(self, entry: str, name: str) -> bool:
+        if self.files is None:
+            return (self.root / entry / name).is_file()
+        return name in (self.listing().get(entry) or set())
+
+    def sha256(self, entry: str, name: str) -> str:
+        if self.files is None:
+            return sha256(self.root / entry / name)
+        return self.files.sha256(self.root / entry / name)
+
+    def close(self) -> None:
+        if self.files is not None:
+            self.files.close()
+
+
 @dataclass
 class State:
     dir: Path
@@ -84,6 +147,7 @@ class State:
     images: dict[str, dict]
     messages: list[dict]
     domains: dict[str, set[str]] = field(default_factory=dict)  # host -> uuids libvirt defines
+    files: dict[str, InstancesDir] = field(default_factory=dict)  # host -> its instances dir
 
     @property
     def live(self) -> dict[str, dict]:
@@ -111,13 +175,14 @@ class State:
         return f"{inst['name']} ({uuid[:8]})" if inst else uuid
 
 
-def config_hosts(config_path) -> list[str]:
+def config_hosts(config_path) -> dict:
+    """host name -> None for a simulated host, its HostConfig for a real one."""
     with open(config_path, "rb") as f:
         hosts = tomllib.load(f)["hosts"]
-    real = [h["name"] for h in hosts if not h["uri"].startswith("test:")]
-    if real:
-        raise ValueError(f"the checker reads simulated hosts only; not: {', '.join(real)}")
-    return [h["name"] for h in hosts]
+    if all(h["uri"].startswith("test:") for h in hosts):
+        return {h["name"]: None for h in hosts}
+    from core.config import load_config
+    return {h.name: None if h.simulated else h for h in load_config(Path(config_path)).hosts}
 
 
 def libvirt_domains(node_file: Path) -> set[str]:
@@ -131,22 +196,60 @@ def libvirt_domains(node_file: Path) -> set[str]:
         conn.close()
 
 
+def real_domains(host: str, host_config) -> set[str]:
+    """The uuids of the domains a real host's libvirtd defines with novatui's placement tag
+    naming that host."""
+    import xml.etree.ElementTree as ET
+
+    from core.virt import PLACEMENT_NS, connect_uri
+    conn = libvirt.open(connect_uri(host_config))
+    try:
+        out = set()
+        for dom in conn.listAllDomains(0):
+            try:
+                tag = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, PLACEMENT_NS)
+            except libvirt.libvirtError:
+                continue  # not a novatui guest
+            if ET.fromstring(tag).get("host") == host:
+                out.add(dom.UUIDString())
+        return out
+    finally:
+        conn.close()
+
+
+def open_store(state_dir: Path, config_path):
+    """(connection, rows(sql) -> list of dicts): the state dir's SQLite file, or the
+    inventory's [database] connection (PostgreSQL), read-only."""
+    with open(config_path, "rb") as f:
+        url = tomllib.load(f).get("database", {}).get("connection")
+    if url is None:
+        db = sqlite3.connect(f"file:{state_dir / 'novatui.db'}?mode=ro", uri=True, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db, lambda sql: [dict(r) for r in db.execute(sql)]
+    import psycopg
+    from psycopg.rows import dict_row
+    db = psycopg.connect(url, row_factory=dict_row)
+    db.read_only = True
+    return db, lambda sql: list(db.execute(sql))
+
+
 def read_state(state_dir, config_path) -> State:
     state_dir = Path(state_dir)
-    db = sqlite3.connect(f"file:{state_dir / 'novatui.db'}?mode=ro", uri=True, timeout=30)
-    db.row_factory = sqlite3.Row
+    db, rows = open_store(state_dir, config_path)
     try:
-        rows = lambda sql: [dict(r) for r in db.execute(sql)]  # noqa: E731
         instances = {r["uuid"]: {**r, "sys_meta": json.loads(r["sys_meta"] or "{}")}
                      for r in rows("SELECT * FROM instances")}
-        state = State(state_dir, config_hosts(config_path), instances,
+        hosts = config_hosts(config_path)
+        state = State(state_dir, list(hosts), instances,
                       rows("SELECT * FROM migrations ORDER BY id"),
                       rows("SELECT * FROM instance_actions WHERE finish_time IS NULL"),
                       {r["id"]: r for r in rows("SELECT * FROM images")},
                       [{**r, "payload": json.loads(r["payload"])} for r in rows("SELECT * FROM messages")])
     finally:
         db.close()
-    state.domains = {h: libvirt_domains(state_dir / "hosts" / h / "node.xml") for h in state.hosts}
+    state.domains = {h: libvirt_domains(state_dir / "hosts" / h / "node.xml") if c is None
+                     else real_domains(h, c) for h, c in hosts.items()}
+    state.files = {h: InstancesDir(h, state_dir, c) for h, c in hosts.items()}
     return state
 
 
@@ -171,21 +274,23 @@ def check_placement(s: State, expected_sha) -> list[Violation]:
                                      f"{inst['host']}", uuid))
             out += _check_shelve_image(s, inst, want)
         elif host is not None:
-            out += _check_disk(s, uuid, s.dir / "hosts" / host / "instances" / uuid / "disk", want)
+            out += _check_disk(s, uuid, s.files[host], uuid, want)
             source = s.resize_source(inst)
             if source is not None:
-                kept = s.dir / "hosts" / source / "instances" / f"{uuid}_resize" / "disk"
-                out += _check_disk(s, uuid, kept, want, "the source copy of ")
+                out += _check_disk(s, uuid, s.files[source], f"{uuid}_resize", want,
+                                   "the source copy of ")
     return out
 
 
-def _check_disk(s: State, uuid: str, path: Path, want: set | None, what: str = "") -> list:
-    rel = path.relative_to(s.dir)
-    if not path.is_file():
+def _check_disk(s: State, uuid: str, folder: InstancesDir, entry: str, want: set | None,
+                what: str = "") -> list:
+    rel = folder.show(f"{entry}/disk")
+    if not folder.is_file(entry, "disk"):
         return [Violation("disk", f"{what}{s.label(uuid)}'s disk is missing: {rel}", uuid)]
-    if want and sha256(path) not in want:
+    got = folder.sha256(entry, "disk") if want else None
+    if want and got not in want:
         return [Violation("disk", f"{what}{s.label(uuid)}'s disk {rel} is not the content it "
-                          f"had (sha256 {sha256(path)[:12]}…)", uuid)]
+                          f"had (sha256 {got[:12]}…)", uuid)]
     return []
 
 
@@ -284,22 +389,26 @@ def check_files(s: State) -> list[Violation]:
         if source in allowed:
             allowed[source][f"{uuid}_resize"] = INSTANCE_FILES
     for host in s.hosts:
-        folder = s.dir / "hosts" / host / "instances"
-        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-            uuid = entry.name.removesuffix("_resize")
-            files = allowed[host].get(entry.name)
+        folder = s.files[host]
+        for entry, names in sorted(folder.listing().items()):
+            uuid = entry.removesuffix("_resize")
+            files = allowed[host].get(entry)
+            if folder.files is not None:  # a real host's files are not under the state dir
+                out += [Violation("stray-file", f"leftover {folder.show(f'{entry}/{name}')}")
+                        for name in sorted({entry} | (names or set()))
+                        if ".part" in name or name.endswith(".tmp")]
             if files is None:
                 inst = s.instances.get(uuid)
                 whose = ("of unknown instance" if inst is None else "of deleted instance"
                          if inst["deleted_at"] else f"of {inst['vm_state']} instance placed on "
                          f"{s.placed_on(inst)}")
-                out.append(Violation("stray-file", f"{entry.relative_to(s.dir)} ({whose})",
+                out.append(Violation("stray-file", f"{folder.show(entry)} ({whose})",
                                      uuid if inst else None))
-            elif entry.name != "_base":
-                stray = sorted(p.name for p in entry.iterdir() if p.name not in files
-                               and ".part" not in p.name) if entry.is_dir() else ["(not a dir)"]
+            elif entry != "_base":
+                stray = sorted(n for n in names if n not in files and ".part" not in n) \
+                    if names is not None else ["(not a dir)"]
                 if stray:
-                    out.append(Violation("stray-file", f"{entry.relative_to(s.dir)} holds "
+                    out.append(Violation("stray-file", f"{folder.show(entry)} holds "
                                          f"{', '.join(stray)}", uuid))
     return out
 
@@ -347,8 +456,12 @@ def check(state_dir, config_path, expected_sha: dict[str, set[str]] | None = Non
     state is read first; `host list` (read-only: it recovers nothing) is asked after."""
     expected_sha = expected_sha or {}
     s = read_state(state_dir, config_path)
-    out = (check_placement(s, expected_sha) + check_tasks(s) + check_migrations(s)
-           + check_files(s) + check_domains(s) + check_images(s))
+    try:
+        out = (check_placement(s, expected_sha) + check_tasks(s) + check_migrations(s)
+               + check_files(s) + check_domains(s) + check_images(s))
+    finally:
+        for folder in s.files.values():
+            folder.close()
     p = cli(config_path, state_dir, "host", "list", "-f", "json", read_only=True)
     if p.returncode != 0:
         return out + [Violation("cli", f"host list failed ({p.returncode}): {p.stderr.strip()}")]

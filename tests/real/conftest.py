@@ -1,7 +1,9 @@
-"""The real tier: libvirtd + QEMU on this machine, started by scripts/real-hosts. If the
-daemons cannot start, every test here fails (it never skips)."""
+"""The real tier: libvirtd + QEMU on this machine, started by scripts/real-hosts, and a second
+libvirtd (scripts/libvirtd2) for live migration between two daemons. If the daemons cannot
+start, every test that needs them fails (it never skips)."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,6 +24,23 @@ def real_hosts():
     env = dict(line.split("=", 1) for line in (ROOT / ".real-hosts" / "env").read_text().split())
     yield env
     subprocess.run([str(ROOT / "scripts" / "real-hosts"), "down"], capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def libvirtd2(real_hosts):
+    """The second daemon, its own host UUID, mount namespace and sshd (scripts/libvirtd2)."""
+    script = str(ROOT / "scripts" / "libvirtd2")
+    try:
+        up = subprocess.run([script, "up"], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired as e:
+        subprocess.run([script, "down"], capture_output=True, timeout=120)
+        pytest.fail(f"scripts/libvirtd2 up did not finish in {e.timeout} s")
+    if up.returncode != 0:
+        pytest.fail(f"scripts/libvirtd2 up failed: {up.stderr.strip()[-800:]}")
+    folder = Path(os.environ.get("NOVATUI_LIBVIRTD2_DIR") or ".libvirtd2")
+    env = dict(line.split("=", 1) for line in (ROOT / folder / "env").read_text().split())
+    yield env
+    subprocess.run([script, "down"], capture_output=True, timeout=120)
 
 
 def qemu_img(*args: str) -> None:

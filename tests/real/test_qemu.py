@@ -141,8 +141,9 @@ def test_changes_made_with_virsh_are_followed_within_two_seconds(real_engine, hy
     assert after["power_state"] == S.SHUTDOWN and time.monotonic() - start < 2 and paused_after < 2
 
 
-def test_live_migration_between_two_daemon_uris_on_one_machine(real_engine, hypervisor):
-    """local and remote are one libvirtd: libvirt refuses, and the console says what it said."""
+def test_live_migration_between_two_daemon_uris_on_one_machine(real_engine, real_config, hypervisor):
+    """local and remote are one libvirtd: libvirt refuses, the console says what it said, and
+    what was made on the destination for the migration (its disk) goes again."""
     e = real_engine
     inst = launch_on(e, "local", "live", "r1.micro", "blank")
     req = e.request("live_migrate", "live", host="remote")
@@ -152,6 +153,9 @@ def test_live_migration_between_two_daemon_uris_on_one_machine(real_engine, hype
     assert state_of(hypervisor, after) == RUNNING
     fault = e.fault(inst["uuid"])["message"]
     assert fault.startswith("libvirt refused to live migrate")
+    assert "the same host" in fault
+    assert disk_of(real_config, after).is_file()
+    assert not (Path(real_config.host("remote").instances_path) / inst["uuid"]).exists()
     print("libvirt said:", fault)
 
 
