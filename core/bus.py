@@ -104,8 +104,10 @@ class MessageBus:
 
 
 def make_bus(transport_url: str | None, store: Store, owner: str,
-             on_notification: Callable[[dict], None], log: Callable[[str, str], None]) -> MessageBus:
-    """[messaging] transport_url: a broker's URL, or None for the embedded bus."""
+             on_notification: Callable[[dict], None] | None,
+             log: Callable[[str, str], None]) -> MessageBus:
+    """[messaging] transport_url: a broker's URL, or None for the embedded bus.
+    on_notification: None for a process that takes no notifications (an agent)."""
     if transport_url is None:
         return MessageBus(store, owner)
     from .bus_broker import BrokerBus

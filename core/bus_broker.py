@@ -51,7 +51,7 @@ class BrokerLink:
     thread-safe): one publishes what other threads queue, one receives."""
 
     def __init__(self, url: str, owner: str, on_cast: Callable[[str, object], None],
-                 on_notification: Callable[[dict], None], on_call: Callable[[dict], None],
+                 on_notification: Callable[[dict], None] | None, on_call: Callable[[dict], None],
                  on_reply: Callable[[dict], None], log: Callable[[str, str], None]):
         import kombu   # here: a process with no broker configured never imports it
         self._kombu = kombu
@@ -92,8 +92,8 @@ class BrokerLink:
     def publish_cast(self, topic: str, body: dict) -> None:
         self._out.put((self._casts, topic, body, [self._queue(topic)], None))
 
-    def publish_notification(self, body: dict) -> None:
-        self._out.put((self._notes, "", body, [], None))
+    def publish_notification(self, event: dict) -> None:
+        self._out.put((self._notes, "", {"event": event}, [], None))
 
     def publish_call(self, topic: str, body: dict, timeout: float) -> None:
         self._out.put((self._casts, topic, body, [self._queue(topic)], timeout))
@@ -115,7 +115,9 @@ class BrokerLink:
                         producer = self._kombu.Producer(conn.channel())
                     producer.publish(body, exchange=exchange, routing_key=key, serializer="json",
                                      delivery_mode=2 if declare and not expires else 1,
-                                     declare=declare, expiration=expires)
+                                     declare=declare, expiration=expires,
+                                     headers={"origin": self.owner} if exchange is self._notes
+                                     else None)
                     break
                 except Exception as e:  # noqa: BLE001 - a broker error of any kind
                     conn = self._drop(conn)
@@ -137,12 +139,14 @@ class BrokerLink:
             conn = None
             try:
                 conn = self._connect()
-                mine = self._kombu.Queue(f"{NOTIFY_EXCHANGE}.{self.owner}", self._notes,
-                                         exclusive=True, auto_delete=True, durable=False)
-                replies = self._kombu.Queue(self.reply_queue, exclusive=True, auto_delete=True,
-                                            durable=False)
-                consumer = self._kombu.Consumer(conn.channel(), [mine, replies], no_ack=True,
-                                                callbacks=[self._on_message], accept=["json"])
+                queues = [self._kombu.Queue(self.reply_queue, exclusive=True, auto_delete=True,
+                                            durable=False)]
+                if self._on_notification is not None:
+                    queues.append(self._kombu.Queue(f"{NOTIFY_EXCHANGE}.{self.owner}",
+                                                    self._notes, exclusive=True,
+                                                    auto_delete=True, durable=False))
+                consumer = self._kombu.Consumer(conn.channel(), queues, no_ack=True,
+                                                on_message=self._on_message, accept=["json"])
                 consumer.consume()
                 served: set[str] = set()
                 self.receiving.set()
@@ -175,12 +179,15 @@ class BrokerLink:
         with self._topics_lock:
             return set(self._topics)
 
-    def _on_message(self, body: dict, message) -> None:
+    def _on_message(self, message) -> None:
+        if message.headers.get("origin") == self.owner:
+            return   # our own notification, back from the fanout: not even decoded
+        body = message.decode()
         if "correlation_id" in body:
             (self._on_call if "reply_to" in body else self._on_reply)(body)
         elif "topic" in body:
             self._on_cast(body["topic"], body)
-        elif body.get("origin") != self.owner:
+        else:
             self._on_notification(body["event"])
 
     @staticmethod
@@ -198,7 +205,7 @@ class BrokerBus(MessageBus):
     transport = "rabbit"
 
     def __init__(self, store: Store, owner: str, url: str,
-                 on_notification: Callable[[dict], None], log: Callable[[str, str], None]):
+                 on_notification: Callable[[dict], None] | None, log: Callable[[str, str], None]):
         super().__init__(store, owner)
         self._inboxes: dict[str, queue.SimpleQueue] = {}
         self._next_sweep: dict[str, float] = {}
@@ -228,7 +235,7 @@ class BrokerBus(MessageBus):
         self._inbox(topic).put(_WAKE)
 
     def notify(self, item: dict) -> None:
-        self.link.publish_notification({"origin": self.owner, "event": item})
+        self.link.publish_notification(item)
 
     def consume(self, topic: str, timeout: float = POLL_SECONDS) -> Message | None:
         """The next cast the broker delivers (or the sweep finds) that this consumer claims;

@@ -105,8 +105,10 @@ class Engine:
         self.sink = LogSink(self.state_dir / "logs", emit=self._on_log, read_only=self.read_only)
         broker_log = ServiceLog(self.sink, "n-sch" if self.runs_conductor else "n-cpu",
                                 "oslo.messaging._drivers.impl_rabbit")
+        # An agent has nobody to tell what the others do: it takes no notifications.
         self.bus = make_bus(self.config.transport_url, self.store, self.owner_id,
-                            self._on_remote, broker_log.log)
+                            self._on_remote if self.runs_conductor or self.own == "none" else None,
+                            broker_log.log)
         self._publish = self.bus.transport != "store" and not self.read_only
         self.images = ImageStore(self.store, self.state_dir / "images", self.read_only)
         if not self.read_only and self.runs_conductor:   # an API's work, not an agent's
