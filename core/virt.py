@@ -6,7 +6,6 @@ runs on the owning compute service's thread, never on a caller's.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -20,10 +19,10 @@ from .config import HostConfig
 from .errors import DriverError
 from .hostfiles import LocalFiles, RemoteFiles
 from .transport import copy_disk
+from .virt_images import ImageWork
+from .virt_moves import PLACEMENT_NS, MoveWork
 
 NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
-# Which novatui host a guest belongs to: two inventory hosts may share one libvirtd.
-PLACEMENT_NS = "https://github.com/novatui/xmlns/placement/1"
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
 # Keep libvirt from printing its errors to stderr: they arrive as exceptions.
@@ -99,7 +98,7 @@ def build_domain_xml(inst: dict, disk_path: Path, domain_type: str, disk_format:
     return ET.tostring(dom, encoding="unicode")
 
 
-class LibvirtDriver:
+class LibvirtDriver(ImageWork, MoveWork):
     domain_type = "qemu"
 
     def __init__(self, host: HostConfig, state_dir: Path):
@@ -363,204 +362,6 @@ class LibvirtDriver:
         dom = self._dom(uuid)
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
         return None if dom is None else self._call("XMLDesc", uuid, dom.XMLDesc, flags)
-
-    # -- image work ----------------------------------------------------------------------
-    def snapshot_disk(self, uuid: str, dest: Path, progress=None, was: int | None = None) -> str:
-        """Nova's cold snapshot: a running or paused guest is managed-saved while its disk is
-        copied, then restored as it was. Returns the copy's sha256. `was` (a power_state)
-        tells a snapshot that runs again after a crash how to restore a guest it finds
-        managed-saved by its first run."""
-        dom = self._need(uuid)
-        state = dom.state()[0]
-        saved = state in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED)
-        paused = state == libvirt.VIR_DOMAIN_PAUSED
-        if saved:
-            self._call("managedSave", uuid, dom.managedSave, 0)
-        elif was in (S.RUNNING, S.PAUSED_POWER) and dom.hasManagedSaveImage(0):
-            saved, paused = True, was == S.PAUSED_POWER
-        try:
-            return self._export_disk(uuid, dest, progress)
-        finally:
-            if saved:
-                self._restore(dom, uuid, paused=paused)
-            self._changed(uuid)
-
-    def _export_disk(self, uuid: str, dest: Path, progress=None) -> str:
-        """The disk flattened into a standalone qcow2 image (qemu-img convert on the host)."""
-        flat = self.files.instance_dir(uuid) / "snapshot.qcow2"
-        self.files.run("qemu-img", "convert", "-O", "qcow2", str(self.disk_path(uuid)), str(flat))
-        try:
-            return copy_disk(self.files, flat, self.image_files, dest, progress)
-        finally:
-            self.files.remove(flat)
-
-    def _restore(self, dom, uuid: str, paused: bool) -> None:
-        """Start from the managed save, paused if it was (drivers without START_PAUSED,
-        such as the test driver, start it and pause it at once)."""
-        if paused:
-            try:
-                dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
-                return
-            except libvirt.libvirtError:
-                pass
-        self._call("create", uuid, dom.createWithFlags, 0)
-        if paused:
-            self._call("suspend", uuid, dom.suspend)
-
-    def replace_disk(self, uuid: str, image: dict) -> None:
-        """Rebuild: the image's content becomes the disk (made beside it, then swapped in)."""
-        self.create_disk(uuid, image, "disk.new")
-        self.files.rename(self.files.instance_dir(uuid) / "disk.new", self.disk_path(uuid))
-
-    def rescue(self, inst: dict, image: dict) -> None:
-        """Boot the rescue image with the original disk second; the original disk is not
-        touched. The guest's own definition is kept as unrescue.xml."""
-        uuid = inst["uuid"]
-        folder = self.files.instance_dir(uuid)
-        if not self.files.exists(folder / "unrescue.xml"):  # else: a rescue that runs again
-            self.files.write_text(folder / "unrescue.xml", self.xml(uuid, inactive=True))
-        rescue_disk = self.create_disk(uuid, image, "disk.rescue")
-        self.power_off(uuid, 0)
-        dom = self.define(inst, image["disk_format"], rescue_disk=rescue_disk)
-        self._call("create", uuid, dom.createWithFlags, 0)
-        self._changed(uuid)
-
-    def unrescue(self, uuid: str) -> None:
-        folder = self.files.instance_dir(uuid)
-        if self.files.exists(folder / "unrescue.xml"):  # else: defined back by a first run
-            xml = self.files.read_text(folder / "unrescue.xml")
-            self.power_off(uuid, 0)
-            self.define_xml(uuid, xml)
-        self.power_on(uuid)
-        self.files.remove(folder / "disk.rescue")
-        self.files.remove(folder / "unrescue.xml")
-
-    # -- moves ---------------------------------------------------------------------------
-    def resize_dir(self, uuid: str):
-        return self.files.root / f"{uuid}_resize"
-
-    def migrate_disk_and_power_off(self, uuid: str, timeout: float):
-        """Source side of a cold move: power off, keep the definition and the disk in
-        <uuid>_resize, and undefine here. Returns the disk's path in <uuid>_resize.
-
-        Each part checks what is done already, so it can run again after a crash at any
-        point; nothing is ever deleted here."""
-        folder, kept = self.files.instance_dir(uuid), self.resize_dir(uuid)
-        if self._dom(uuid) is not None:
-            if not self.files.exists(kept):
-                self.files.write_text(folder / "domain.xml", self.xml(uuid, inactive=True))
-            self.power_off(uuid, timeout)
-        if self.files.exists(folder):
-            if self.files.exists(kept):
-                raise DriverError(f"both {folder} and {kept} exist on {self.host.name}; "
-                                  "refusing to choose between two copies of a disk")
-            self.files.rename(folder, kept)
-        if not self.files.exists(kept / "disk"):
-            raise DriverError(f"the disk of {uuid} is in neither {folder} nor {kept} on "
-                              f"{self.host.name}")
-        self.destroy(uuid)
-        return kept / "disk"
-
-    def restore_resize_source(self, uuid: str, start: bool) -> None:
-        """Undo migrate_disk_and_power_off: the source takes its disk and definition back.
-        The caller has made sure that a copy in the instance directory (a resize to the same
-        host) may go."""
-        kept, folder = self.resize_dir(uuid), self.files.instance_dir(uuid)
-        if self.files.exists(kept):
-            self.files.remove_tree(folder)
-            self.files.rename(kept, folder)
-        self.define_xml(uuid, self.files.read_text(folder / "domain.xml"))
-        if start:
-            self.power_on(uuid)
-
-    def confirm_migration(self, uuid: str) -> None:
-        self.files.remove_tree(self.resize_dir(uuid))
-
-    def pre_live_migration(self, uuid: str, peer):
-        """The destination's disk before a block migration, made over the destination's file
-        transport as Nova's pre_live_migration makes it: an empty qcow2 overlay with the
-        source disk's backing (relative, into the destination's _base) and virtual size.
-        libvirt does not make it (copy-storage-inc: "pre-creation of storage targets for
-        incremental storage migration is not supported"). Made again on every run: qemu-img
-        create cannot take the write lock of a disk a QEMU has open, so a guest's live disk
-        (a source and destination on one path, or a guest already there) is never replaced.
-        Returns the disk's path on the destination."""
-        folder = peer.instance_dir(uuid)
-        dest = folder / "disk"
-        if self.disk_format != "qcow2":  # a simulated host: its driver refuses live migration
-            peer.makedirs(folder)
-            return dest
-        dom = self._need(uuid)
-        if not self._call("isActive", uuid, dom.isActive):
-            raise DriverError(f"Instance {uuid} is not running on {self.host.name}; only a "
-                              "running or paused guest can be live migrated")
-        info = json.loads(self.files.run("qemu-img", "info", "-U", "--output=json",
-                                         str(self.disk_path(uuid))))
-        peer.makedirs(folder)
-        backing = ["-F", info.get("backing-filename-format") or "raw", "-b",
-                   info["backing-filename"]] if info.get("backing-filename") else []
-        peer.run("qemu-img", "create", "-q", "-f", "qcow2", *backing, str(dest),
-                 str(info["virtual-size"]))
-        return dest
-
-    def migration_running(self, uuid: str) -> bool:
-        """Whether libvirt runs a job on the guest here (a migration a dead process started
-        goes on in the daemon)."""
-        dom = self._dom(uuid)
-        if dom is None:
-            return False
-        try:
-            return dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
-        except libvirt.libvirtError as e:
-            if e.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_SUPPORT,
-                                      libvirt.VIR_ERR_OPERATION_INVALID):
-                return False  # gone, not running (no job then), or a driver without jobs
-            raise self._error("jobInfo", uuid, e) from None
-
-    def wait_for_migration(self, uuid: str, interval: float = 0.5) -> None:
-        while self.migration_running(uuid):
-            time.sleep(interval)
-
-    def rollback_live_migration_at_destination(self, uuid: str, peer) -> bool:
-        """After a live migration that failed: the destination's copy goes, only while the
-        guest provably lives here (active, no job left) and nothing has that copy open
-        (qemu-img takes its lock). True when nothing of it is left."""
-        folder = peer.instance_dir(uuid)
-        if not peer.exists(folder):
-            return True
-        dom = self._dom(uuid)
-        if dom is None or not dom.isActive() or self.migration_running(uuid):
-            return False
-        if peer.exists(folder / "disk"):
-            try:
-                peer.run("qemu-img", "info", str(folder / "disk"))  # fails if a QEMU holds it
-            except DriverError:
-                return False
-        peer.remove_tree(folder)
-        return True
-
-    def live_migrate(self, uuid: str, dest_uri: str, dest_host: str, dest_disk=None) -> None:
-        """migrateToURI3 with Nova's flags; the definition sent to the destination carries
-        the destination's placement tag and its disk path (instances_path may differ from
-        host to host)."""
-        dom = self._need(uuid)
-        flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
-                 | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
-                 | libvirt.VIR_MIGRATE_NON_SHARED_INC)
-        root = ET.fromstring(self._call("XMLDesc", uuid, dom.XMLDesc, libvirt.VIR_DOMAIN_XML_MIGRATABLE))
-        for tag in root.iter(f"{{{PLACEMENT_NS}}}placement"):
-            tag.set("host", dest_host)
-        if dest_disk is not None:
-            for source in root.iterfind("./devices/disk/source"):
-                if source.get("file") == str(self.disk_path(uuid)):
-                    source.set("file", str(dest_disk))
-        params = {libvirt.VIR_MIGRATE_PARAM_DEST_XML: ET.tostring(root, encoding="unicode")}
-        try:
-            dom.migrateToURI3(dest_uri, params, flags)
-        except libvirt.libvirtError as e:
-            raise DriverError(f"libvirt refused to live migrate {uuid} from {self.host.name} to "
-                              f"{dest_uri}: {e.get_error_message()}") from None
-        self._changed(uuid, redefined=True)
 
 
 def host_files(host: HostConfig, state_dir: Path):

@@ -121,17 +121,24 @@ class Cloud:
 
     HOSTS = ("cmp1", "cmp2")
 
-    def __init__(self, root: Path, database_url: str | None, transport_url: str | None):
-        """Without the URLs: the embedded store (SQLite in the state dir) and its bus."""
+    def __init__(self, root: Path, database_url: str | None, transport_url: str | None,
+                 inventory: Path | None = None):
+        """Without the URLs: the embedded store (SQLite in the state dir) and its bus.
+        inventory: a hosts.toml to start from (default: the tests' two simulated hosts)."""
         self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
         self.state_dir = self.root / "state"
-        make_config(self.root, extra="".join([
+        extra = "".join([
             f'\n[database]\nconnection = "{database_url}"\n' if database_url else "",
-            f'\n[messaging]\ntransport_url = "{transport_url}"\n' if transport_url else ""]))
+            f'\n[messaging]\ntransport_url = "{transport_url}"\n' if transport_url else ""])
         self.config_path = self.root / "hosts.toml"
-        text = self.config_path.read_text()   # two hosts: cmp3's block goes
-        self.config_path.write_text(re.sub(r'\[\[hosts\]\]\nname = "cmp3"\n(?:[^\[\n].*\n)*', "",
-                                           text))
+        if inventory is None:
+            make_config(self.root)   # two hosts: cmp3's block goes
+            text = re.sub(r'\[\[hosts\]\]\nname = "cmp3"\n(?:[^\[\n].*\n)*', "",
+                          self.config_path.read_text())
+        else:
+            text = Path(inventory).read_text()
+        self.config_path.write_text(text + extra)
         self.processes: list[Process] = []
         self.agents: dict[str, Process] = {}
         self.apis: list[Api] = []
