@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 from .store import Store
 
 POLL_SECONDS = 1.0   # casts of other processes sharing the store; our own wake at once
+LOOK_SECONDS = 0.9   # how stale the shared look at the store's unclaimed topics may be
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class MessageBus:
         self.owner = owner or str(os.getpid())
         self._wakeups: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        self._busy: set[str] = set()              # topics whose last claim found a message
+        self._look_lock = threading.Lock()
+        self._look_at = 0.0
+        self._unclaimed_topics: set[str] = set()
 
     def close(self) -> None:
         pass
@@ -74,16 +80,31 @@ class MessageBus:
         read the store, and the log files)."""
 
     def consume(self, topic: str, timeout: float = POLL_SECONDS) -> Message | None:
+        """The oldest message of the topic, claimed; None after the timeout. A claim is
+        tried only when there may be one: a cast of this process woke the topic, the last
+        claim found one (a burst), or the process's shared look at the store saw one (casts
+        of other processes, and messages given back)."""
         wakeup = self._event(topic)
+        if not (wakeup.is_set() or topic in self._busy or topic in self._unclaimed()):
+            wakeup.wait(timeout)
+            if not (wakeup.is_set() or topic in self._unclaimed()):
+                return None
         wakeup.clear()
         claimed = self.store.claim_message(topic, self.owner)
         if claimed is None:
-            wakeup.wait(timeout)
-            claimed = self.store.claim_message(topic, self.owner)
-            if claimed is None:
-                return None
+            self._busy.discard(topic)
+            return None
+        self._busy.add(topic)
         mid, payload = claimed
         return Message(mid, topic, payload["method"], payload["request_id"], payload["args"])
+
+    def _unclaimed(self) -> set[str]:
+        """The topics with unclaimed messages, read at most once a poll for the whole process."""
+        with self._look_lock:
+            if time.monotonic() >= self._look_at:
+                self._unclaimed_topics = self.store.unclaimed_topics()
+                self._look_at = time.monotonic() + LOOK_SECONDS
+            return self._unclaimed_topics
 
     def done(self, message: Message) -> None:
         """The message is handled. Called inside the transaction that commits the step's

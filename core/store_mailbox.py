@@ -22,6 +22,7 @@ CLAIM_ID = (update(messages).where(C.id == bindparam("w_id"), C.claimed_by.is_(N
 RELEASE = update(messages).where(C.id == bindparam("w_id")).values(claimed_by=None)
 DELETE = delete(messages).where(C.id == bindparam("w_id"))
 PENDING = select(C.id, C.topic, C.payload, C.claimed_by)
+UNCLAIMED_TOPICS = select(C.topic).where(C.claimed_by.is_(None)).distinct()
 PENDING_TOPIC = PENDING.where(C.topic == bindparam("w_topic"))
 CLAIMED = select(C.id, C.claimed_by).where(C.topic == bindparam("w_topic"), C.claimed_by.is_not(None))
 MATCHING = PENDING.where(C.payload.like(bindparam("w_pattern")))
@@ -42,6 +43,11 @@ class Mailbox:
     def claim_message(self, topic: str, owner: str) -> tuple[int, dict] | None:
         row = self._row(CLAIM, {"w_topic": topic, "v_owner": owner})
         return (row["id"], json.loads(row["payload"])) if row else None
+
+    def unclaimed_topics(self) -> set[str]:
+        """The topics with a message nobody has claimed: one read for every consumer of a
+        process, where each polling for itself would write."""
+        return set(self._column(UNCLAIMED_TOPICS))
 
     def claim_message_id(self, message_id: int, owner: str) -> tuple[int, dict] | None:
         """Claim one message a broker delivered; None when it is done (gone) or another

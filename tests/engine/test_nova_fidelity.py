@@ -46,7 +46,15 @@ def test_confirm_sets_no_task_state_and_a_second_confirm_is_a_400(engine):
     launch(engine, "conf")
     act(engine, "migrate", "conf")
     gate = threading.Event()   # every compute service busy: the first confirm stays queued
-    held = [mgr.call(gate.wait) for mgr in engine.computes.values()]
+    busy = threading.Semaphore(0)
+
+    def hold():
+        busy.release()
+        gate.wait()
+
+    held = [mgr.call(hold) for mgr in engine.computes.values()]
+    for _ in held:
+        assert busy.acquire(timeout=10)
     try:
         req = engine.request("confirm_resize", "conf")
         after_take = engine.instance("conf")
