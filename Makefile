@@ -25,13 +25,15 @@ screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py
 
 # The console at 1,000 and 5,000 instances in a real terminal (tmux), beside the floors
-# (virsh for the CLI), then the engine's throughput.
+# (virsh for the CLI), then the engine's throughput, embedded and deployed (RabbitMQ and
+# PostgreSQL from scripts/services, on the bench's own ports).
 bench: $(STAMP)
 	@command -v tmux >/dev/null 2>&1 && command -v virsh >/dev/null 2>&1 || { \
 	  echo "installing tmux and libvirt-clients for bench/fleet.py"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends tmux libvirt-clients; }
 	$(PY) bench/fleet.py
 	$(PY) bench/engine_ops.py
+	$(PY) bench/deployment.py
 
 # System packages the Python build needs: libvirt headers and pkg-config (libvirt-python
 # is a source-only package on PyPI) and the venv module.
