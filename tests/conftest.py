@@ -13,6 +13,44 @@ from core.engine import Engine
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# -- in parallel: `-n 3 --dist loadgroup` (pyproject.toml) ------------------------------------
+# Tests go to the workers one at a time, except those that share something: each such set is an
+# xdist_group, and one worker runs the whole of it.
+GROUPS = {
+    # the machine's daemons: scripts/real-hosts, scripts/libvirtd2 and scripts/services use fixed
+    # ports and directories, a session fixture starts them and stops them at its end, and
+    # tests/distributed drives the real tier's libvirtd too
+    "real": "daemons", "distributed": "daemons",
+    "ssh": "ssh",   # its sshd, started once
+}
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    try:
+        rel = Path(str(item.path)).resolve().relative_to(ROOT / "tests")
+    except ValueError:
+        return None
+    if rel.parts[0] in GROUPS:
+        return GROUPS[rel.parts[0]]
+    if "frozen" in item.fixturenames:  # the snapshots' fixed /tmp/novatui-snapshots
+        return "snapshots"
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures and any(defs[-1].scope == "module"
+                        for defs in fixtures.name2fixturedefs.values() if defs):
+        return rel.as_posix()  # its module's fixture built once, its tests in their order
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    if not getattr(config.option, "loadgroup", False):  # a worker of --dist loadgroup
+        return
+    for item in items:
+        group = xdist_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def make_config(tmp_path: Path, extra: str = "", replace: dict | None = None, sync: float = 0.2):
     text = (ROOT / "hosts.toml").read_text()
     text = text.replace("shutdown_timeout = 60", "shutdown_timeout = 1")
