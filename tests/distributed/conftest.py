@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,15 +93,15 @@ def services():
         run_script("down", timeout=300)
 
 
-@pytest.fixture
-def pg_schema(services):
-    """A PostgreSQL URL whose tables live in a schema of this test's own (dropped after)."""
+@contextmanager
+def private_schema(services, prefix: str = "t"):
+    """A PostgreSQL URL whose tables live in a schema of their own, dropped at the end."""
     import uuid as uuidlib
     from urllib.parse import quote
 
     from sqlalchemy import create_engine, text
     base = services.database_url
-    schema = f"t_{uuidlib.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuidlib.uuid4().hex[:10]}"
     admin = create_engine(services.sqlalchemy_url)
     with admin.begin() as c:
         c.execute(text(f"CREATE SCHEMA {schema}"))
@@ -111,6 +112,13 @@ def pg_schema(services):
         with admin.begin() as c:
             c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_schema(services):
+    """This test's own schema."""
+    with private_schema(services) as url:
+        yield url
 
 
 def purge_queues(services, topics) -> None:

@@ -9,31 +9,21 @@ from __future__ import annotations
 import threading
 import time
 import uuid as uuidlib
-from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from core.errors import UnexpectedTaskState
 from core.store import Store
+from tests.distributed.conftest import private_schema
 
 TRIES = 100
 
 
 @pytest.fixture(scope="module")
 def pg_url(services):
-    base = services.database_url
-    schema = f"store_test_{uuidlib.uuid4().hex[:8]}"
-    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with private_schema(services, "store_test") as url:
+        yield url
 
 
 @pytest.fixture
