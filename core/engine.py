@@ -5,11 +5,8 @@ caller's thread.
 """
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
-import uuid as uuidlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -22,7 +19,7 @@ from .config import Config
 from .errors import HostOwned, NotFound, NovaError
 from .events import (ActionFinished, HostChanged, InstanceChanged, LogEmitted, event_from_dict,
                      event_to_dict)
-from .hostlock import HostLock, pid_alive
+from .hostlock import HostLock, claimed_here, owner_id, pid_alive
 from .hosts import host_liveness, host_views
 from .images import ImageStore
 from .logs import LogLine, LogSink, ServiceLog
@@ -46,16 +43,6 @@ def waiting_line(rows: list[dict]) -> str:
 
 class HostUnreachable(NovaError):
     """A request waits on a host that this process drives and cannot reach."""
-
-
-def owner_id() -> str:
-    """Who claims a message: pid-random@machine (an agent's pid means nothing elsewhere)."""
-    return f"{os.getpid()}-{uuidlib.uuid4().hex[:8]}@{socket.gethostname()}"
-
-
-def claimed_here(owner: str) -> bool:
-    machine = owner.partition("@")[2]
-    return machine in ("", socket.gethostname())   # "": a claim made before owners named it
 
 
 class Engine:

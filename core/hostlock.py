@@ -1,8 +1,11 @@
-"""One process drives a host at a time: a lock file per host in the state dir."""
+"""Who drives what: one process drives a host at a time (a lock file per host in the state
+dir), and a claimed message names the process, and the machine, that claimed it."""
 from __future__ import annotations
 
 import fcntl
 import os
+import socket
+import uuid as uuidlib
 from pathlib import Path
 
 
@@ -44,3 +47,13 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def owner_id() -> str:
+    """Who claims a message: pid-random@machine (an agent's pid means nothing elsewhere)."""
+    return f"{os.getpid()}-{uuidlib.uuid4().hex[:8]}@{socket.gethostname()}"
+
+
+def claimed_here(owner: str) -> bool:
+    machine = owner.partition("@")[2]
+    return machine in ("", socket.gethostname())   # "": a claim made before owners named it

@@ -2,7 +2,9 @@
 helpers that drive the engine the way the CLI does (request, then wait)."""
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,27 @@ def pytest_collection_modifyitems(config, items):
         group = xdist_group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+@contextmanager
+def computes_held(engine: Engine, timeout: float = 10.0):
+    """Every compute service of the engine busy until the block ends: what is cast meanwhile
+    stays queued, so a request cannot finish before the test has sent the next one."""
+    gate, busy = threading.Event(), threading.Semaphore(0)
+
+    def hold():
+        busy.release()
+        gate.wait()
+
+    held = [mgr.call(hold) for mgr in engine.computes.values()]
+    for _ in held:
+        assert busy.acquire(timeout=timeout), "a compute service did not take the hold"
+    try:
+        yield
+    finally:
+        gate.set()
+    for call in held:
+        call.result(timeout)
 
 
 def make_config(tmp_path: Path, extra: str = "", replace: dict | None = None, sync: float = 0.2):

@@ -3,14 +3,12 @@ delete, a down source refused, confirm without a task_state, a paused live migra
 status, idempotent locks, and _init_instance's retries of interrupted power tasks."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from core import states as S
 from core.engine import Engine
 from core.errors import Conflict, InvalidInput
-from tests.conftest import act, eventually, launch, log_text
+from tests.conftest import act, computes_held, eventually, launch, log_text
 
 
 def test_evacuate_takes_an_instance_stuck_in_any_task_state(engine):
@@ -45,26 +43,12 @@ def test_moves_need_the_source_service_up(engine, action):
 def test_confirm_sets_no_task_state_and_a_second_confirm_is_a_400(engine):
     launch(engine, "conf")
     act(engine, "migrate", "conf")
-    gate = threading.Event()   # every compute service busy: the first confirm stays queued
-    busy = threading.Semaphore(0)
-
-    def hold():
-        busy.release()
-        gate.wait()
-
-    held = [mgr.call(hold) for mgr in engine.computes.values()]
-    for _ in held:
-        assert busy.acquire(timeout=10)
-    try:
+    with computes_held(engine):   # the first confirm stays queued
         req = engine.request("confirm_resize", "conf")
         after_take = engine.instance("conf")
         assert after_take["task_state"] is None
         with pytest.raises(InvalidInput, match="Instance has not been resized."):
             engine.request("confirm_resize", "conf")
-    finally:
-        gate.set()
-    for call in held:
-        call.result(10)
     engine.wait(req, 10)
     assert engine.instance("conf")["vm_state"] == "active"
 

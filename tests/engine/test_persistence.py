@@ -10,7 +10,7 @@ import pytest
 from core import states as S
 from core.engine import Engine
 from core.errors import HostOwned, InstanceInvalidState
-from tests.conftest import act, domain, eventually, launch, log_text
+from tests.conftest import act, computes_held, domain, eventually, launch, log_text
 
 
 def _disk_sha(state_dir, inst):
@@ -74,10 +74,11 @@ def test_two_engines_on_one_store_accept_exactly_one_of_two_conflicting_actions(
 
             threads = [threading.Thread(target=attempt, args=(e, a, k)) for e, a, k in
                        ((owner, pair[0], "owner"), (client, pair[1], "client"))]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            with computes_held(owner):   # the winner cannot finish before the loser is answered
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
             accepted = [r for r in results.values() if not isinstance(r, Exception)]
             refused = [r for r in results.values() if isinstance(r, Exception)]
             assert len(accepted) == 1 and len(refused) == 1, results
