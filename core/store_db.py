@@ -230,18 +230,12 @@ class Database:
                 c.commit()
             begin(c)
             yield c
-            if c.in_transaction():  # begun or used through SQLAlchemy: its commit is the driver's
-                c.commit()
-            else:
-                raw.commit()
+            _commit(c, raw)
         except BaseException:
-            if c.in_transaction():
-                c.rollback()
-            else:
-                try:
-                    raw.rollback()
-                except DBError:
-                    pass
+            try:
+                _rollback(c, raw)
+            except DBError:
+                pass
             raise
         finally:
             local.depth = 0
@@ -289,15 +283,9 @@ class Database:
         c = local.db
         try:
             out = take(raw.execute(compiled.sql, compiled.args(params)), compiled)
-            if c.in_transaction():
-                c.commit()
-            else:
-                raw.commit()
+            _commit(c, raw)
         except BaseException:
-            if c.in_transaction():
-                c.rollback()
-            else:
-                raw.rollback()
+            _rollback(c, raw)
             raise
         return out
 
@@ -423,6 +411,22 @@ class _Marker:
 
     def __init__(self, key, index):
         self.key, self.index = key, index
+
+
+def _commit(c, raw) -> None:
+    """A transaction begun or used through SQLAlchemy ends there (its commit is the
+    driver's); one on the driver's connection alone ends on it."""
+    if c.in_transaction():
+        c.commit()
+    else:
+        raw.commit()
+
+
+def _rollback(c, raw) -> None:
+    if c.in_transaction():
+        c.rollback()
+    else:
+        raw.rollback()
 
 
 def _names(cursor, compiled):
