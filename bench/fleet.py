@@ -1,13 +1,14 @@
 """The console at fleet size, measured as a user sees it: the real `novatui` in a tmux pane at
 200x50, typed into with send-keys and read with capture-pane, on simulated hosts.
 
-Each launch copies a populated state dir, starts the console (embedded: it serves its own
-state dir; attached: a `novatui serve` process runs first and the console attaches to it)
+Each launch copies a populated state dir, starts the console (embedded: it starts its own
+service, a child process; attached: a `novatui serve` process runs first and the console
+attaches to it)
 and takes, in order:
 
   start          launch -> the instances table shows all N and its first row ("G" then
                  shows the last row: every row reachable); first rows checked for garbling
-  idle CPU       % of a core used by the console process(es) over 10 s, after 2 s of calm
+  idle CPU       % of a core used by the console and its service over 10 s, after 2 s of calm
   key            p / p / o / s on the first row -> the row's new status on screen
   other          another process (a script's HTTP client) pauses or unpauses a visible row
                  -> the row on screen (p99 over all launches)
@@ -15,7 +16,8 @@ and takes, in order:
   cli            `novatui server pause X` (then unpause) as a whole process, waiting for it
   bulk           a script sends 1,000 pauses (one at a time, as `openstack` would), the console
                  open -> all done; requests per second
-  RSS            after paging through every row with PageDown
+  RSS            after paging through every row with PageDown: the console's, and its
+                 service's beside it
 
 Floors: start, the libvirt calls that list every host's domains (open + listAllDomains +
 info); key and other, one virDomainSuspend; cli, `virsh -c test:///default suspend`; bulk,
@@ -82,7 +84,8 @@ def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -
             out["last_row"], _ = pane.wait(lambda s: name(n - 1, n) in rows(s, "instances"))
             pane.keys("Home")
             pane.wait(lambda s: name(0, n) in rows(s, "instances"))
-            pids = [pane.pid] + ([serve.pid] if serve else [])
+            service = wait_for_service(work / "state")  # embedded: the console's child
+            pids = [pane.pid, service]
             time.sleep(2.0)
             out["idle"] = idle_cpu(pids, 10.0)
             out["key"] = [press(pane, k, name(0, n), status) for k, status in KEYS * 3]
@@ -98,14 +101,24 @@ def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -
             finally:
                 script.close()
             out["rss"] = page_through(pane, n)
-            if serve:
-                out["rss_service"] = rss_mb(serve.pid)
+            out["rss_service"] = rss_mb(service)
         finally:
             pane.close()
             if serve:
                 serve.terminate()
                 serve.wait(120)
         return out
+
+
+def wait_for_service(state: Path, limit: float = 60.0) -> int:
+    """The pid of the state dir's service once it answers."""
+    from core.service import find_service
+    deadline = time.monotonic() + limit
+    while (found := find_service(state)) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no service answered for {state}")
+        time.sleep(0.05)
+    return found["pid"]
 
 
 def press(pane: Pane, key: str, row: str, status: str) -> float:
@@ -218,9 +231,8 @@ def report(size: str, mode: str, runs: list[dict], floors: dict) -> None:
          ms(floors["suspend"])),
         ("host change -> hosts row", f"{ms(med(flat('host')))}, max {ms(max(flat('host')))}", ""),
         ("idle CPU, 10 s", f"{med([r['idle'] for r in runs]):.2f} % of a core", ""),
-        ("RSS after paging all rows", f"{med([r['rss'] for r in runs]):.0f} MB" + (
-            f" (service {med([r['rss_service'] for r in runs]):.0f} MB)"
-            if "rss_service" in runs[0] else ""), ""),
+        ("RSS after paging all rows", f"{med([r['rss'] for r in runs]):.0f} MB (service "
+         f"{med([r['rss_service'] for r in runs]):.0f} MB)", ""),
         ("`novatui server pause` process", ms(med(flat("cli"))), ms(floors["virsh"]) + " virsh"),
     ]
     if "bulk" in runs[0]:

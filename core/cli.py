@@ -5,7 +5,7 @@ imports Textual.
 
 Which client a command uses: the service at --url / $NOVATUI_URL; else the state dir's
 service when one runs; else an engine in this process (a console with no service to attach
-to runs one inside itself and serves other clients while it runs)."""
+to starts one as its child process, which serves other clients while the console runs)."""
 from __future__ import annotations
 
 import os
@@ -91,8 +91,8 @@ def open_client(args):
         from .starting import StartingClient, read_snapshot
 
         def start():
-            from .engine import Engine
-            return embed(Engine(config, state_dir).start(ready_timeout=0))
+            from .console_service import start_child_service
+            return start_child_service(resolve_config(args.config), state_dir)
         starting = StartingClient(start, f"unix:{state_dir / SOCKET_FILE}",
                                   read_snapshot(config, state_dir, hosts_starting=True))
         return starting, starting
@@ -108,7 +108,8 @@ def open_client(args):
 
 def embed(engine):
     """(client, service): the engine served on its state dir's socket by this process, and
-    an HTTP client of it, as a console with no service to attach to runs."""
+    an HTTP client of it (the tests' and the benches' console; `novatui` starts its service
+    as a child process, core/console_service.py)."""
     from .service import Service
     try:
         service = Service(engine).start()
@@ -132,6 +133,7 @@ def serve(args) -> int:
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(), False,
                                   create=args.init or args.state_dir is None)
     check_no_service(state_dir)
+    stopping = Stopping(stdin_closes=args.for_console)
     engine = Engine(config, state_dir, hosts=() if args.no_compute else None).start(ready_timeout=0)
     try:
         tokens = ensure_tokens(state_dir) if args.token else {}  # in a state dir, not before
@@ -145,8 +147,9 @@ def serve(args) -> int:
     if tokens:
         print(f"novatui: X-Auth-Token required over TCP: {state_dir}/api-token (admin), "
               f"{state_dir}/api-token-read-only (read-only)", file=sys.stderr)
-    _until_signalled()
-    service.stop(on_wait=_print_waiting)
+    stopping.wait()
+    stopping.settle(engine)   # while it still serves: clients watch the moves end
+    service.stop(settle=False)
     return 0
 
 
@@ -162,11 +165,13 @@ def compute(args) -> int:
         config.host(host)   # one line naming the inventory when it has no such host
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(), False,
                                   create=args.init or args.state_dir is None)
+    stopping = Stopping()
     engine = Engine(config, state_dir, hosts=hosts, conductor=False).start(ready_timeout=0)
     print(f"novatui: compute service of {', '.join(hosts)} (pid {os.getpid()}{_carrying(engine)})",
           file=sys.stderr)
-    _until_signalled()
-    engine.stop(on_wait=_print_waiting)
+    stopping.wait()
+    stopping.settle(engine)
+    engine.stop(settle=False)
     return 0
 
 
@@ -176,15 +181,52 @@ def _carrying(engine) -> str:
     return f"; bus: {bus}; store: {engine.store.where}"
 
 
-def _until_signalled() -> None:
-    import signal
-    import threading
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
-    print("novatui: stopping", file=sys.stderr)
+class Stopping:
+    """How a foreground service stops: the first SIGTERM or SIGINT (or, for a console's own
+    service, its standard input closing) ends wait(); settle() then lets the moves it
+    carries reach a resting state, unless a second signal says stop now."""
+
+    SETTLE_LIMIT = 600.0
+
+    def __init__(self, stdin_closes: bool = False):
+        import signal
+        import threading
+        self.asked, self.hurry = threading.Event(), threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._signalled)
+        if stdin_closes:
+            threading.Thread(target=self._until_stdin_closes, name="novatui-console-gone",
+                             daemon=True).start()
+
+    def _signalled(self, *_) -> None:
+        (self.hurry if self.asked.is_set() else self.asked).set()
+
+    def _until_stdin_closes(self) -> None:
+        try:   # nothing is written: this returns at EOF (os.read: no buffer lock to hold)
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        self.asked.set()
+
+    def wait(self) -> None:
+        while not self.asked.wait(1.0):
+            pass
+        print("novatui: stopping", file=sys.stderr)
+
+    def settle(self, engine) -> None:
+        import time
+        deadline, told = time.monotonic() + self.SETTLE_LIMIT, False
+        while not self.hurry.is_set() and time.monotonic() < deadline:
+            left = engine.settle(0.5)
+            if not left:
+                return
+            if not told:
+                _print_waiting(left)
+                told = True
+        if self.hurry.is_set():
+            print("novatui: stopping now: queued steps wait for the next process on their "
+                  "hosts", file=sys.stderr)
 
 
 def run(args) -> int:

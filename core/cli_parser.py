@@ -205,11 +205,12 @@ def _serve(sp):
                     help="require X-Auth-Token over TCP; needed to listen on a non-loopback "
                     "address. The tokens are made once into <state>/api-token (admin) and "
                     "<state>/api-token-read-only (0600)")
-
-
     sp.add_argument("--no-compute", action="store_true",
                     help="the API and the conductor only: compute agents (`novatui compute "
                     "--host NAME`) drive the hosts")
+    # The service a console starts for itself (core/console_service.py): it also stops,
+    # settling first, when its standard input closes (the console is gone, even by kill -9).
+    sp.add_argument("--for-console", action="store_true", help=argparse.SUPPRESS)
 
 
 def _compute(sp):

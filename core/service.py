@@ -1,7 +1,8 @@
 """A novatui service: an engine (API, conductor/scheduler, a compute service per host and
 their periodic tasks) behind the HTTP API, on the state dir's Unix socket (0600) and
 optionally a TCP address. `novatui serve` runs one in the foreground; a console with no
-service to attach to runs one inside itself and serves other clients while it runs.
+service to attach to starts one as its child process (core/console_service.py), which serves
+other clients while the console runs.
 
 <state>/service.json says where it listens: {"pid", "socket", "url"} (url is None without
 --listen). A client finds the service of a state dir there, and checks that it answers.

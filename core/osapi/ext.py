@@ -134,6 +134,13 @@ def _timeout(text: str) -> float:
     return min(max(seconds, 0.0), MAX_WAIT_SECONDS)   # -inf: 0, inf: the most
 
 
+@routes.get("/novatui/in-flight")
+async def in_flight(request: web.Request) -> web.Response:
+    """What this service carries between steps (Engine.in_flight): what a console that
+    started it lists when it quits, and waits for."""
+    return web.json_response({"in_flight": await off_loop(_engine(request).in_flight)})
+
+
 @routes.get("/novatui/logs")
 async def logs(request: web.Request) -> web.Response:
     lines = await off_loop(read_tail, _engine(request).state_dir / "logs")
