@@ -5,7 +5,6 @@ import ipaddress
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +14,8 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
+from .config_reader import (Reader, as_path, non_negative, positive, properties, read_inventory,
+                            unique)
 from .errors import ConfigError, InvalidInput
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # fullmatch: no "\n" after
@@ -22,7 +23,6 @@ KNOWN_FILTERS = ("ComputeFilter", "AvailabilityZoneFilter", "RamFilter", "CoreFi
                  "DiskFilter", "ImagePropertiesFilter", "RetryFilter")
 KNOWN_WEIGHERS = ("RAMWeigher", "CPUWeigher", "DiskWeigher", "NumInstancesWeigher")
 SIMULATED_URI = "test:///"
-MAX_INVENTORY_BYTES = 1 << 20
 # Upper bounds, so that no number in the inventory can overflow SQLite or an allocation.
 NOVA_MAX_INT = (2**31 - 1, "Nova's limit")          # flavor fields, as nova.db.MAX_INT
 HOST_MAX_VCPUS = (65536, "more than any host has")
@@ -132,80 +132,7 @@ class Config:
                 f"no flavor named {name!r} (have: {', '.join(self.flavors)})") from None
 
 
-class _Reader:
-    """Typed access to one TOML table, with errors that say where."""
-
-    def __init__(self, path: Path, where: str, table: object):
-        self.path, self.where = path, where
-        if not isinstance(table, dict):
-            self.fail("", "must be a table")
-        self.table = table
-
-    def fail(self, key: str, reason: str):
-        key = key if key.isprintable() else repr(key)
-        loc = f"{self.where}.{key}" if key and self.where else (key or self.where)
-        raise ConfigError(f"{self.path}: {loc}: {reason}")
-
-    def get(self, key, kind, default=..., check=None, reason="", most=None):
-        """`most` is (bound, why): the largest value allowed, and why it is the limit."""
-        if key not in self.table:
-            if default is ...:
-                self.fail(key, "is required")
-            return default
-        value = self.table[key]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            try:
-                value, ok = float(value), True
-            except OverflowError:
-                self.fail(key, "is too large")
-        if not ok:
-            self.fail(key, f"must be {_kind_name(kind)}, not {_short(value)}")
-        if kind is float and not math.isfinite(value):
-            self.fail(key, f"must be a finite number, not {value!r}")
-        if kind is str:
-            _plain_text(self, key, value)
-        if check is not None and not check(value):
-            self.fail(key, reason)
-        if most is not None and value > most[0]:
-            self.fail(key, f"must be at most {most[0]} ({most[1]})")
-        return value
-
-    def unknown(self, allowed):
-        extra = sorted(set(self.table) - set(allowed))
-        if extra:
-            self.fail(extra[0], "unknown key")
-
-
-def _kind_name(kind) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-            list: "a list", dict: "a table"}.get(kind, str(kind))
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _plain_text(r: "_Reader", key: str, value: str) -> None:
-    """Strings end up in paths, URIs, XML and log lines: no NUL, newline or other control."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        r.fail(key, "must not contain control characters (NUL, newline, tab...)")
-
-
-def _positive(v) -> bool:
-    return v > 0
-
-
-def _non_negative(v) -> bool:
-    return v >= 0
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(os.path.expanduser(value)) if value else None
-
-
-def _name_check(r: _Reader, key: str, kind: str) -> str:
+def _name_check(r: Reader, key: str, kind: str) -> str:
     value = r.get(key, str)
     try:
         return validate_name(kind, value)
@@ -214,7 +141,7 @@ def _name_check(r: _Reader, key: str, kind: str) -> str:
 
 
 def _load_host(path: Path, i: int, raw) -> HostConfig:
-    r = _Reader(path, f"hosts[{i}]", raw)
+    r = Reader(path, f"hosts[{i}]", raw)
     r.unknown(("name", "uri", "availability_zone", "vcpus", "memory_mb", "disk_gb",
                "instances_path", "ssh"))
     name = _name_check(r, "name", "host")
@@ -227,7 +154,7 @@ def _load_host(path: Path, i: int, raw) -> HostConfig:
     reason = "must be greater than 0"
     ssh = None
     if "ssh" in r.table or uri.startswith("qemu+ssh://"):
-        s = _Reader(path, f"hosts[{i}].ssh", r.table.get("ssh", {}))
+        s = Reader(path, f"hosts[{i}].ssh", r.table.get("ssh", {}))
         s.unknown(("address", "user", "port", "key_file", "known_hosts"))
         parsed = urlsplit(uri) if uri.startswith("qemu+ssh://") else None
         address = s.get("address", str, parsed.hostname if parsed else ...)
@@ -236,24 +163,24 @@ def _load_host(path: Path, i: int, raw) -> HostConfig:
             user=s.get("user", str, (parsed.username if parsed else None) or "root"),
             port=s.get("port", int, (parsed.port if parsed else None) or 22,
                        lambda p: 0 < p < 65536, "must be a TCP port"),
-            key_file=_path(s.get("key_file", str, None)),
-            known_hosts=_path(s.get("known_hosts", str, "~/.ssh/known_hosts")))
+            key_file=as_path(s.get("key_file", str, None)),
+            known_hosts=as_path(s.get("known_hosts", str, "~/.ssh/known_hosts")))
     if simulated and ssh is not None and "instances_path" not in r.table:
         r.fail("instances_path", "is required for a simulated host whose disks live over SSH")
     return HostConfig(
         name=name, uri=uri,
         availability_zone=_name_check(r, "availability_zone", "availability zone")
         if "availability_zone" in r.table else "nova",
-        vcpus=r.get("vcpus", int, size_default, _positive, reason, HOST_MAX_VCPUS),
-        memory_mb=r.get("memory_mb", int, size_default, _positive, reason, HOST_MAX_SIZE),
-        disk_gb=r.get("disk_gb", int, size_default, _positive, reason, HOST_MAX_SIZE),
-        instances_path=_path(r.get("instances_path", str, None)),
+        vcpus=r.get("vcpus", int, size_default, positive, reason, HOST_MAX_VCPUS),
+        memory_mb=r.get("memory_mb", int, size_default, positive, reason, HOST_MAX_SIZE),
+        disk_gb=r.get("disk_gb", int, size_default, positive, reason, HOST_MAX_SIZE),
+        instances_path=as_path(r.get("instances_path", str, None)),
         ssh=ssh)
 
 
 def load_config(path: str | os.PathLike) -> Config:
     path = Path(path)
-    text = _read_inventory(path)
+    text = read_inventory(path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -262,24 +189,24 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {str(e).split(';')[0]}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
-    top = _Reader(path, "", raw)
+    top = Reader(path, "", raw)
     top.unknown(("hosts", "flavors", "images", "network", "scheduler", "compute", "database",
                  "messaging"))
 
     hosts = tuple(_load_host(path, i, h) for i, h in enumerate(top.get("hosts", list)))
     if not hosts:
         top.fail("hosts", "at least one host is needed")
-    _unique(path, "hosts", [h.name for h in hosts])
+    unique(path, "hosts", [h.name for h in hosts])
 
     flavors = {}
     for i, f in enumerate(top.get("flavors", list)):
-        r = _Reader(path, f"flavors[{i}]", f)
+        r = Reader(path, f"flavors[{i}]", f)
         r.unknown(("name", "vcpus", "ram_mb", "disk_gb"))
         reason = "must be greater than 0"
         flavor = Flavor(_name_check(r, "name", "flavor"),
-                        r.get("vcpus", int, ..., _positive, reason, NOVA_MAX_INT),
-                        r.get("ram_mb", int, ..., _positive, reason, NOVA_MAX_INT),
-                        r.get("disk_gb", int, ..., _non_negative, "must not be negative",
+                        r.get("vcpus", int, ..., positive, reason, NOVA_MAX_INT),
+                        r.get("ram_mb", int, ..., positive, reason, NOVA_MAX_INT),
+                        r.get("disk_gb", int, ..., non_negative, "must not be negative",
                               NOVA_MAX_INT))
         if flavor.name in flavors:
             r.fail("name", f"flavor {flavor.name!r} is defined twice")
@@ -289,20 +216,20 @@ def load_config(path: str | os.PathLike) -> Config:
 
     images = []
     for i, im in enumerate(top.get("images", list)):
-        r = _Reader(path, f"images[{i}]", im)
+        r = Reader(path, f"images[{i}]", im)
         r.unknown(("name", "disk_format", "size_mb", "file", "properties"))
-        file = _path(r.get("file", str, None))
+        file = as_path(r.get("file", str, None))
         if file is not None and not file.is_absolute():
             file = (path.parent / file).resolve()
         images.append(ImageSpec(
             name=_name_check(r, "name", "image"),
             disk_format=r.get("disk_format", str, "raw", lambda v: v in ("raw", "qcow2"),
                               "must be 'raw' or 'qcow2'"),
-            size_mb=r.get("size_mb", int, 1, _positive, "must be greater than 0", IMAGE_MAX_MB),
-            file=file, properties=_properties(r)))
-    _unique(path, "images", [im.name for im in images])
+            size_mb=r.get("size_mb", int, 1, positive, "must be greater than 0", IMAGE_MAX_MB),
+            file=file, properties=properties(r)))
+    unique(path, "images", [im.name for im in images])
 
-    net = _Reader(path, "network", top.get("network", dict))
+    net = Reader(path, "network", top.get("network", dict))
     net.unknown(("name", "cidr"))
     cidr = net.get("cidr", str)
     try:
@@ -312,7 +239,7 @@ def load_config(path: str | os.PathLike) -> Config:
     if network.num_addresses < 4:
         net.fail("cidr", f"{cidr!r} is too small: it needs room for a gateway and guests")
 
-    sc = _Reader(path, "scheduler", top.get("scheduler", dict, {}))
+    sc = Reader(path, "scheduler", top.get("scheduler", dict, {}))
     defaults = SchedulerConfig()
     sc.unknown(defaults.__dataclass_fields__)
     ratio = "must be greater than 0"
@@ -327,28 +254,28 @@ def load_config(path: str | os.PathLike) -> Config:
         if not isinstance(m, (int, float)) or isinstance(m, bool) or not math.isfinite(m):
             sc.fail("weighers", f"multiplier of {w} must be a finite number")
     scheduler = SchedulerConfig(
-        cpu_allocation_ratio=sc.get("cpu_allocation_ratio", float, 16.0, _positive, ratio),
-        ram_allocation_ratio=sc.get("ram_allocation_ratio", float, 1.5, _positive, ratio),
-        disk_allocation_ratio=sc.get("disk_allocation_ratio", float, 1.0, _positive, ratio),
+        cpu_allocation_ratio=sc.get("cpu_allocation_ratio", float, 16.0, positive, ratio),
+        ram_allocation_ratio=sc.get("ram_allocation_ratio", float, 1.5, positive, ratio),
+        disk_allocation_ratio=sc.get("disk_allocation_ratio", float, 1.0, positive, ratio),
         enabled_filters=filters, weighers={k: float(v) for k, v in weighers.items()},
-        host_subset_size=sc.get("host_subset_size", int, 1, _positive, "must be at least 1",
+        host_subset_size=sc.get("host_subset_size", int, 1, positive, "must be at least 1",
                                 NOVA_MAX_INT),
-        max_attempts=sc.get("max_attempts", int, 3, _positive, "must be at least 1", NOVA_MAX_INT),
+        max_attempts=sc.get("max_attempts", int, 3, positive, "must be at least 1", NOVA_MAX_INT),
         allow_resize_to_same_host=sc.get("allow_resize_to_same_host", bool, False),
-        resize_confirm_window=sc.get("resize_confirm_window", int, 0, _non_negative,
+        resize_confirm_window=sc.get("resize_confirm_window", int, 0, non_negative,
                                      "must not be negative", MAX_SECONDS),
         shelved_offload_time=sc.get("shelved_offload_time", int, 0, lambda v: v >= -1,
                                     "must be -1 (never), 0 (at once) or a number of seconds",
                                     MAX_SECONDS))
 
-    cc = _Reader(path, "compute", top.get("compute", dict, {}))
+    cc = Reader(path, "compute", top.get("compute", dict, {}))
     cc.unknown(ComputeConfig.__dataclass_fields__)
     compute = ComputeConfig(
-        shutdown_timeout=cc.get("shutdown_timeout", float, 60.0, _non_negative, "must not be negative",
+        shutdown_timeout=cc.get("shutdown_timeout", float, 60.0, non_negative, "must not be negative",
                                 MAX_SECONDS),
-        sync_power_state_interval=cc.get("sync_power_state_interval", float, 60.0, _positive, ratio,
+        sync_power_state_interval=cc.get("sync_power_state_interval", float, 60.0, positive, ratio,
                                          MAX_SECONDS),
-        service_down_time=cc.get("service_down_time", float, 60.0, _positive, ratio, MAX_SECONDS),
+        service_down_time=cc.get("service_down_time", float, 60.0, positive, ratio, MAX_SECONDS),
         handle_lifecycle_events=cc.get("handle_lifecycle_events", bool, True))
 
     return Config(path=path, hosts=hosts, flavors=flavors, images=tuple(images),
@@ -357,10 +284,10 @@ def load_config(path: str | os.PathLike) -> Config:
                   database_connection=_database(path, top), transport_url=_messaging(path, top))
 
 
-def _database(path: Path, top: _Reader) -> str | None:
+def _database(path: Path, top: Reader) -> str | None:
     """[database] connection: a PostgreSQL URL (postgresql://user:pass@host:5432/db); left
     out, the store is SQLite in the state dir."""
-    db = _Reader(path, "database", top.get("database", dict, {}))
+    db = Reader(path, "database", top.get("database", dict, {}))
     db.unknown(("connection",))
     url = db.get("connection", str, None)
     if url is not None:
@@ -375,10 +302,10 @@ def _database(path: Path, top: _Reader) -> str | None:
 TRANSPORT_SCHEMES = ("rabbit", "amqp")
 
 
-def _messaging(path: Path, top: _Reader) -> str | None:
+def _messaging(path: Path, top: Reader) -> str | None:
     """[messaging] transport_url: a RabbitMQ URL (rabbit://user:pass@host:5672/, as
     oslo.messaging spells it); left out, casts go through the store's mailbox table."""
-    msg = _Reader(path, "messaging", top.get("messaging", dict, {}))
+    msg = Reader(path, "messaging", top.get("messaging", dict, {}))
     msg.unknown(("transport_url",))
     url = msg.get("transport_url", str, None)
     if url is None:
@@ -389,57 +316,3 @@ def _messaging(path: Path, top: _Reader) -> str | None:
     if not rest.split("/", 1)[0].rpartition("@")[2]:
         msg.fail("transport_url", "names no broker host")
     return url
-
-
-def _read_inventory(path: Path) -> str:
-    """At most 1 MiB of UTF-8 from a regular file: never a device, a FIFO or a directory."""
-    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"{path} is not a regular file ({_file_kind(mode)})")
-        data = os.read(fd, MAX_INVENTORY_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_INVENTORY_BYTES:
-        raise ConfigError(f"{path} is larger than 1 MiB: it cannot be an inventory")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start} is {data[e.start]:#04x})") from None
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return "not a plain file"
-
-
-def _properties(r: _Reader) -> dict:
-    """Image properties are strings, as in Glance (they are stored as JSON and compared)."""
-    props = r.get("properties", dict, {})
-    for k, v in props.items():
-        _plain_text(r, "properties", k)
-        if not isinstance(v, str):
-            r.fail(f"properties.{k}", f"must be a string, not {_short(v)}")
-        _plain_text(r, f"properties.{k}", v)
-    return props
-
-
-def _unique(path: Path, key: str, names: list[str]) -> None:
-    seen = set()
-    for n in names:
-        if n in seen:
-            raise ConfigError(f"{path}: {key}: {n!r} is defined twice")
-        seen.add(n)
-
