@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,7 @@ import httpx  # noqa: E402
 from bench.engine_ops import PHASES, run_floor, write_inventory  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.http_events import sse_messages  # noqa: E402
-from core.service import find_service  # noqa: E402
+from tests.distributed.processes import NovatuiProcess, purge_queues  # noqa: E402
 
 SERVICES = ROOT / "scripts" / "services"
 # The bench's own services: never the test tier's (5673, 25673, 4370, 5433).
@@ -63,39 +62,9 @@ SETTLED = {"launch": "ACTIVE", "pause": "PAUSED", "unpause": "ACTIVE"}
 
 
 # -- processes ---------------------------------------------------------------------------
-def child_env() -> dict:
-    """Ours, without anything that would point a novatui process elsewhere."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("NOVATUI_CRASH_") and k not in ("NOVATUI_URL", "NOVATUI_CONFIG",
-                                                                 "NOVATUI_STATE_DIR")}
-
-
-class Proc:
-    """One novatui process, its output in a file of its own."""
-
-    def __init__(self, name: str, config: Path, state_dir: Path, *args: str):
-        self.name, self.out = name, state_dir.parent / f"{name}.out"
-        cmd = [sys.executable, "-m", "core.cli", "--config", str(config),
-               "--state-dir", str(state_dir), "--init", *args]
-        with self.out.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=out,
-                                         stderr=subprocess.STDOUT)
-
-    def check(self) -> None:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
-
-    def tail(self, lines: int = 20) -> str:
-        return "\n".join(self.out.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout: float = 120.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+def start_process(name: str, config: Path, state_dir: Path, *args: str) -> NovatuiProcess:
+    """One novatui process, its output in a file of its own beside the state dir."""
+    return NovatuiProcess(name, config, state_dir, *args, out=state_dir.parent / f"{name}.out")
 
 
 # -- the client --------------------------------------------------------------------------
@@ -244,21 +213,11 @@ class Driver:
             http.close()
 
 
-def wait_service(proc: Proc, state_dir: Path) -> str:
-    deadline = time.monotonic() + START_SECONDS
-    while (found := find_service(state_dir)) is None or found["pid"] != proc.proc.pid:
-        proc.check()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{proc.name} did not answer:\n{proc.tail()}")
-        time.sleep(0.05)
-    return found["socket"]
-
-
-def measure(procs: list[Proc], api: Proc, state_dir: Path, hosts: list[str], n: int,
+def measure(procs: list[NovatuiProcess], api: NovatuiProcess, state_dir: Path, hosts: list[str], n: int,
             clients: int) -> dict[str, float]:
     driver = None
     try:
-        socket_path = wait_service(api, state_dir)
+        socket_path = api.wait_serving(START_SECONDS)
         driver = Driver(socket_path, clients)
         driver.wait_hosts_up(hosts)
         return driver.run(n)
@@ -277,7 +236,7 @@ def measure(procs: list[Proc], api: Proc, state_dir: Path, hosts: list[str], n: 
 def run_embedded(root: Path, hosts: int, n: int, clients: int) -> dict[str, float]:
     config = write_inventory(root / "hosts.toml", hosts)
     state_dir = root / "state"
-    api = Proc("serve", config, state_dir, "serve")
+    api = start_process("serve", config, state_dir, "serve")
     names = [h.name for h in load_config(config).hosts]
     return measure([api], api, state_dir, names, n, clients)
 
@@ -322,18 +281,6 @@ class Services:
         return create_engine("postgresql+psycopg://"
                              + self.urls["NOVATUI_DATABASE_URL"].split("://", 1)[1])
 
-    def purge_queues(self, topics: list[str]) -> None:
-        """Casts an earlier run left in the durable queues go (their ids name another
-        schema's rows)."""
-        import kombu
-        url = "amqp://" + self.transport_url.split("://", 1)[1]
-        with kombu.Connection(url, connect_timeout=5) as conn:
-            channel = conn.channel()
-            for topic in topics:
-                try:
-                    channel.queue_delete(topic)
-                except conn.channel_errors:   # none such: the channel closed; open another
-                    channel = conn.channel()
 
 
 def run_deployed(root: Path, services: Services, hosts: int, agents: int, n: int,
@@ -351,19 +298,20 @@ def run_deployed(root: Path, services: Services, hosts: int, agents: int, n: int
             f.write(f'\n[database]\nconnection = "{url}"\n\n'
                     f'[messaging]\ntransport_url = "{services.transport_url}"\n')
         names = [h.name for h in load_config(config).hosts]
-        services.purge_queues(["conductor", *(f"compute.{h}" for h in names)])
+        purge_queues("amqp://" + services.transport_url.split("://", 1)[1],
+                     ["conductor", *(f"compute.{h}" for h in names)])
         state_dir = root / "state"
-        api = Proc("api", config, state_dir, "serve", "--no-compute")
+        api = start_process("api", config, state_dir, "serve", "--no-compute")
         procs = [api]
         try:
-            wait_service(api, state_dir)   # it makes the images the agents' launches copy
+            api.wait_serving(START_SECONDS)   # it makes the images the agents' launches copy
         except BaseException:
             api.stop()
             raise
         size = -(-len(names) // agents)
         for k in range(agents):
             share = names[k * size:(k + 1) * size]
-            procs.append(Proc(f"agent{k}", config, state_dir, "compute",
+            procs.append(start_process(f"agent{k}", config, state_dir, "compute",
                               *(a for h in share for a in ("--host", h))))
         return measure(procs, api, state_dir, names, n, clients)
     finally:

@@ -7,59 +7,28 @@ deployment mounts on every hypervisor.
 Requests go through the Compute API (Nova's paths and bodies) on the service's socket."""
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from core.service import find_service
 from tests.conftest import make_config
-from tests.invariants import ROOT, check, cli_env, sha256
+from tests.distributed.processes import NovatuiProcess
+from tests.invariants import check, sha256
 
 START_SECONDS = 30.0
 WAIT_SECONDS = 30.0
 
 
-class Process:
-    """One novatui process (a service or an agent), its output in a file of its own."""
+class Process(NovatuiProcess):
+    """One novatui process of the cloud (a service or an agent), its output in
+    <root>/NAME.out."""
 
     def __init__(self, cloud: "Cloud", name: str, *args: str, state_dir: Path | None = None,
                  env: dict | None = None):
-        self.name, self.state_dir = name, Path(state_dir or cloud.state_dir)
-        self.cmd = [sys.executable, "-m", "core.cli", "--config", str(cloud.config_path),
-                    "--state-dir", str(self.state_dir), "--init", *args]
-        self.out = cloud.root / f"{name}.out"
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=env or cli_env(),
-                                     stdout=self.out.open("ab"), stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def output(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill9(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self, timeout: float = 60.0) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+        super().__init__(name, cloud.config_path, state_dir or cloud.state_dir, *args,
+                         out=cloud.root / f"{name}.out", env=env)
 
 
 class Api:
@@ -146,12 +115,7 @@ class Cloud:
     def start_api(self, name: str = "api", state_dir: Path | None = None) -> Api:
         proc = Process(self, name, "serve", "--no-compute", state_dir=state_dir)
         self.processes.append(proc)
-        deadline = time.monotonic() + START_SECONDS
-        while (found := find_service(proc.state_dir)) is None or found["pid"] != proc.pid:
-            assert proc.alive(), f"{name} exited {proc.proc.returncode}: {proc.output()}"
-            assert time.monotonic() < deadline, f"{name} did not answer: {proc.output()}"
-            time.sleep(0.05)
-        api = Api(found["socket"])
+        api = Api(proc.wait_serving(START_SECONDS))
         self.apis.append(api)
         return api
 

@@ -121,22 +121,11 @@ def pg_schema(services):
         yield url
 
 
-def purge_queues(services, topics) -> None:
-    """The casts a test before this one left in RabbitMQ's durable queues go."""
-    import kombu
-    with kombu.Connection(services.amqp_url, connect_timeout=5) as conn:
-        channel = conn.channel()
-        for topic in topics:
-            try:
-                channel.queue_delete(topic)
-            except conn.channel_errors:   # none such: the channel closes; open another
-                channel = conn.channel()
-
-
 @pytest.fixture
 def cloud(services, pg_schema, tmp_path):
     from tests.distributed.cloud import Cloud
+    from tests.distributed.processes import purge_queues
     made = Cloud(tmp_path, pg_schema, services.transport_url)
-    purge_queues(services, ["conductor", *(f"compute.{h}" for h in Cloud.HOSTS)])
+    purge_queues(services.amqp_url, ["conductor", *(f"compute.{h}" for h in Cloud.HOSTS)])
     yield made
     made.close()

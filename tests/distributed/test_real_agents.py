@@ -5,7 +5,7 @@ agents (its disk copied by the source's agent over SFTP) and the invariants on t
 from __future__ import annotations
 
 from tests.distributed.cloud import Cloud, host_of
-from tests.distributed.conftest import purge_queues
+from tests.distributed.processes import purge_queues
 from tests.real.conftest import real_config, real_hosts  # noqa: F401 - the real tier's daemon
 
 REAL_HOSTS = ("local", "remote")
@@ -15,7 +15,7 @@ BOOT_SECONDS = 120.0
 def test_agents_drive_the_real_daemon(services, pg_schema, real_config, tmp_path):  # noqa: F811
     cloud = Cloud(tmp_path / "cloud", pg_schema, services.transport_url,
                   inventory=real_config.path)
-    purge_queues(services, ["conductor", *(f"compute.{h}" for h in REAL_HOSTS)])
+    purge_queues(services.amqp_url, ["conductor", *(f"compute.{h}" for h in REAL_HOSTS)])
     try:
         api = cloud.start_api()
         for host in REAL_HOSTS:
