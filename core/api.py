@@ -76,9 +76,14 @@ class API:
     def perform(self, name: str, ref: str, /, ctx: str | None = None, **params) -> Request:
         """Any action of the table but create, on the instance named or id'd by `ref`.
         ctx: the request id (an HTTP request's own); a new one when None."""
+        ACTIONS[name]  # refusals in their order: an unknown action, read-only, no instance
+        self._check_writable(name)
+        return self.perform_on(name, self.get_instance(ref), ctx=ctx, **params)
+
+    def perform_on(self, name: str, inst: dict, /, ctx: str | None = None, **params) -> Request:
+        """perform() on an instance just read (live) by the caller: not read twice."""
         action = ACTIONS[name]
         self._check_writable(name)
-        inst = self.get_instance(ref)
         ctx = ctx or new_request_id()
         uuid = inst["uuid"]
         refusal = action.refusal(inst)

@@ -47,7 +47,8 @@ class MessageBus:
         self.owner = owner or str(os.getpid())
         self._wakeups: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-        self._busy: set[str] = set()              # topics whose last claim found a message
+        self._busy: set[str] = set()       # topics whose last claim saw more messages behind
+        self._cast_to: set[str] = set()    # topics cast to (committed) or woken since their last claim
         self._look_lock = threading.Lock()
         self._look_at = 0.0
         self._unclaimed_topics: set[str] = set()
@@ -56,8 +57,11 @@ class MessageBus:
         pass
 
     def _event(self, topic: str) -> threading.Event:
-        with self._lock:
-            return self._wakeups.setdefault(topic, threading.Event())
+        event = self._wakeups.get(topic)  # made once per topic, not once per message
+        if event is None:
+            with self._lock:
+                event = self._wakeups.setdefault(topic, threading.Event())
+        return event
 
     def cast(self, topic: str, method: str, request_id: str, **args) -> None:
         payload = {"method": method, "request_id": request_id, "args": args}
@@ -66,8 +70,11 @@ class MessageBus:
     def _sent(self, topic: str, message_id: int | None, payload: dict) -> None:
         """The cast's row is written, in the caller's transaction maybe: its consumer is
         told once that commits (before, it could not claim the row)."""
-        event = self._event(topic)
-        self.store.after_commit(event.set)
+        self.store.after_commit(lambda: self._signal(topic))
+
+    def _signal(self, topic: str) -> None:
+        self._cast_to.add(topic)  # before the event is set: see consume
+        self._event(topic).set()
 
     def serve_calls(self, topic: str, answer) -> None:
         """Calls need a broker: in one process, callers use the compute service directly."""
@@ -81,22 +88,31 @@ class MessageBus:
 
     def consume(self, topic: str, timeout: float = POLL_SECONDS) -> Message | None:
         """The oldest message of the topic, claimed; None after the timeout. A claim is
-        tried only when there may be one: a cast of this process woke the topic, the last
-        claim found one (a burst), or the process's shared look at the store saw one (casts
-        of other processes, and messages given back)."""
+        tried only when there may be one: a cast of this process was committed, the last
+        claim saw more behind it (a burst), or the process's shared look at the store saw
+        one (casts of other processes, and messages given back), or a wake()."""
         wakeup = self._event(topic)
-        if not (wakeup.is_set() or topic in self._busy or topic in self._unclaimed()):
+        if not self._may_have(topic):
             wakeup.wait(timeout)
-            if not (wakeup.is_set() or topic in self._unclaimed()):
+            wakeup.clear()  # a signal that comes now marks its topic first: seen below
+            if not self._may_have(topic):
                 return None
         wakeup.clear()
-        claimed = self.store.claim_message(topic, self.owner)
-        if claimed is None:
+        self._cast_to.discard(topic)  # a cast committed before this claims is in it
+        claimed = self.store.claim_next(topic, self.owner)
+        more = claimed is not None and claimed[2]
+        if more:
+            self._busy.add(topic)
+        else:
             self._busy.discard(topic)
+            self._claimed_all(topic)
+        if claimed is None:
             return None
-        self._busy.add(topic)
-        mid, payload = claimed
+        mid, payload, _ = claimed
         return Message(mid, topic, payload["method"], payload["request_id"], payload["args"])
+
+    def _may_have(self, topic: str) -> bool:
+        return topic in self._cast_to or topic in self._busy or topic in self._unclaimed()
 
     def _unclaimed(self) -> set[str]:
         """The topics with unclaimed messages, read at most once a poll for the whole process."""
@@ -105,6 +121,12 @@ class MessageBus:
                 self._unclaimed_topics = self.store.unclaimed_topics()
                 self._look_at = time.monotonic() + LOOK_SECONDS
             return self._unclaimed_topics
+
+    def _claimed_all(self, topic: str) -> None:
+        """A claim left nothing behind: the shared look's word that the topic has a message
+        is out of date, and would have its consumer claim in vain until the next look."""
+        with self._look_lock:
+            self._unclaimed_topics.discard(topic)
 
     def done(self, message: Message) -> None:
         """The message is handled. Called inside the transaction that commits the step's
@@ -121,7 +143,8 @@ class MessageBus:
         return sent
 
     def wake(self, topic: str) -> None:
-        self._event(topic).set()
+        """The consumer claims once, as after a cast (a call to run, a stop)."""
+        self._signal(topic)
 
 
 def make_bus(transport_url: str | None, store: Store, owner: str,

@@ -56,12 +56,14 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
         self._next_heartbeat = 0.0
         self._next_sync = 0.0
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._stepping = False  # in a step: the loop runs the calls queued meanwhile after it
 
     def call(self, fn: Callable, *args) -> Future:
         """Run a read-only driver call on this service's thread (callers never touch libvirt)."""
         future: Future = Future()
         self._calls.put((future, fn, args))
-        self.bus.wake(self.topic)
+        if not self._stepping:  # waking the loop would make it claim (a libvirt event: in vain)
+            self.bus.wake(self.topic)
         return future
 
     def _run_calls(self) -> None:
@@ -90,7 +92,11 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
             try:
                 msg = self.bus.consume(self.topic)
                 if msg is not None:
-                    self._handle_once(msg)
+                    self._stepping = True
+                    try:
+                        self._handle_once(msg)
+                    finally:
+                        self._stepping = False
                 self._run_calls()
                 self.periodic()
             except Exception as e:  # noqa: BLE001 - the service must outlive one bad step

@@ -33,7 +33,7 @@ class LogLine:
 
     def format(self) -> str:
         """`%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s [ctx] %(instance)s%(message)s`"""
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.time))
+        stamp = _asctime(self.time)
         msecs = int(self.time * 1000) % 1000
         ctx = f"[None {self.request_id} {USER_IDENTITY}]" if self.request_id else "[-]"
         inst = f"[instance: {self.instance}] " if self.instance else ""
@@ -52,6 +52,18 @@ class LogLine:
         inst = f"[instance: {self.instance[:8]}] " if self.instance else ""
         host = f"{self.host} " if self.host else ""
         return f"{host}{stamp} {self.level} {self.logger} {ctx} {inst}{self.message}"
+
+
+_last_stamp = (None, "")  # (whole second, its asctime): lines come many a second
+
+
+def _asctime(when: float) -> str:
+    global _last_stamp
+    second = int(when)
+    cached = _last_stamp
+    if cached[0] != second:
+        cached = _last_stamp = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
+    return cached[1]
 
 
 _LINE = re.compile(

@@ -15,8 +15,14 @@ PUT = insert(messages).returning(C.id)
 # pass over the row the first is taking (SQLite, which serializes writers, renders none).
 _NEXT = (select(C.id).where(C.topic == bindparam("w_topic"), C.claimed_by.is_(None))
          .order_by(C.id).limit(1).with_for_update(skip_locked=True).scalar_subquery())
+# ...and whether a newer one waits behind it: its consumer claims again at once (a burst)
+# only then. Spelled out, as SQLite's RETURNING names the updated table's columns bare.
+_col = literal_column
+_MORE = exists(select(_col("1")).select_from(messages.alias("later")).where(
+    _col("later.topic") == _col("messages.topic"), _col("later.claimed_by").is_(None),
+    _col("later.id") > _col("messages.id"))).label("more")
 CLAIM = (update(messages).where(C.id == _NEXT, C.claimed_by.is_(None))
-         .values(claimed_by=bindparam("v_owner")).returning(C.id, C.payload))
+         .values(claimed_by=bindparam("v_owner")).returning(C.id, C.payload, _MORE))
 CLAIM_ID = (update(messages).where(C.id == bindparam("w_id"), C.claimed_by.is_(None))
             .values(claimed_by=bindparam("v_owner")).returning(C.id, C.payload))
 RELEASE = update(messages).where(C.id == bindparam("w_id")).values(claimed_by=None)
@@ -41,8 +47,13 @@ class Mailbox:
                                   "created_at": time.time()})
 
     def claim_message(self, topic: str, owner: str) -> tuple[int, dict] | None:
+        claimed = self.claim_next(topic, owner)
+        return claimed[:2] if claimed else None
+
+    def claim_next(self, topic: str, owner: str) -> tuple[int, dict, bool] | None:
+        """The topic's oldest unclaimed message, claimed, and whether more wait behind it."""
         row = self._row(CLAIM, {"w_topic": topic, "v_owner": owner})
-        return (row["id"], json.loads(row["payload"])) if row else None
+        return (row["id"], json.loads(row["payload"]), bool(row["more"])) if row else None
 
     def unclaimed_topics(self) -> set[str]:
         """The topics with a message nobody has claimed: one read for every consumer of a

@@ -152,6 +152,7 @@ class LibvirtDriver(ImageWork, MoveWork):
 
     # -- guests ------------------------------------------------------------------------
     def _dom(self, uuid: str) -> libvirt.virDomain | None:
+        self._touch(uuid)
         try:
             return self.conn.lookupByUUIDString(uuid)
         except libvirt.libvirtError as e:
@@ -175,8 +176,15 @@ class LibvirtDriver(ImageWork, MoveWork):
         except libvirt.libvirtError as e:
             raise self._error(what, uuid, e) from None
 
+    def _touch(self, uuid: str, redefined: bool = False) -> None:
+        """Hook: the guest is about to be looked at or changed (redefined: its definition)."""
+
     def _changed(self, uuid: str, redefined: bool = False) -> None:
         """Hook for drivers that must persist host state after a change."""
+
+    def _define(self, uuid: str, xml: str) -> libvirt.virDomain:
+        self._touch(uuid, redefined=True)
+        return self._call("defineXML", uuid, self.conn.defineXML, xml)
 
     def power_state(self, uuid: str) -> int:
         dom = self._dom(uuid)
@@ -238,18 +246,18 @@ class LibvirtDriver(ImageWork, MoveWork):
     def define(self, inst: dict, disk_format: str | None = None, rescue_disk=None) -> libvirt.virDomain:
         xml = build_domain_xml(inst, self.disk_path(inst["uuid"]), self.domain_type,
                                self.disk_format or disk_format, rescue_disk)
-        dom = self._call("defineXML", inst["uuid"], self.conn.defineXML, xml)
+        dom = self._define(inst["uuid"], xml)
         self._changed(inst["uuid"], redefined=True)
         return dom
 
     def define_xml(self, uuid: str, xml: str) -> None:
-        self._call("defineXML", uuid, self.conn.defineXML, xml)
+        self._define(uuid, xml)
         self._changed(uuid, redefined=True)
 
     def spawn(self, inst: dict, image: dict, start: bool = True) -> None:
         xml = build_domain_xml(inst, self.disk_path(inst["uuid"]), self.domain_type,
                                self.disk_format or image["disk_format"])
-        dom = self._call("defineXML", inst["uuid"], self.conn.defineXML, xml)
+        dom = self._define(inst["uuid"], xml)
         if start and not dom.isActive():  # active already: a spawn that runs again
             self._call("create", inst["uuid"], dom.createWithFlags, 0)
         self._changed(inst["uuid"], redefined=True)

@@ -37,12 +37,18 @@ class SimulatedDriver(LibvirtDriver):
 
     def _placed_here(self, dom) -> bool:
         return True  # a node file is one host
+
     def __init__(self, host: HostConfig, state_dir: Path):
         super().__init__(host, state_dir)
         self.host_dir = state_dir / "hosts" / host.name
         self.node_file = self.host_dir / "node.xml"
         self._xml_cache: dict[str, str] = {}
         self._save_lock = threading.Lock()
+        # The node file's entries as last written, by uuid (None: rebuild them all), and the
+        # guests looked at or changed since: a change rewrites the file from these, asking
+        # libvirt again only about the guests touched, not about all of them.
+        self._entries: dict[str, str] | None = None
+        self._touched: set[str] = set()
 
     @property
     def uri(self) -> str:
@@ -52,29 +58,67 @@ class SimulatedDriver(LibvirtDriver):
         self.host_dir.mkdir(parents=True, exist_ok=True)
         if not self.node_file.exists():
             self._write_node([])
+        self._entries = None
         super().connect(on_event)
 
+    def _touch(self, uuid: str, redefined: bool = False) -> None:
+        with self._save_lock:
+            self._touched.add(uuid)
+            if redefined:  # a new definition, or a new guest: every entry is read again
+                self._xml_cache.pop(uuid, None)
+                self._entries = None
+
     def _changed(self, uuid: str, redefined: bool = False) -> None:
+        """Written before the step records its outcome: the guests touched since the last
+        write are read again (all of them when the set of guests may have changed)."""
         if redefined:
-            self._xml_cache.pop(uuid, None)
-        self.save()
+            self._touch(uuid, redefined=True)
+        with self._save_lock:
+            self._touched.add(uuid)
+            if self._entries is None or not self._refresh_touched():
+                self._save_all()
+            else:
+                self._write_node(list(self._entries.values()))
 
     def save(self) -> None:
         """Write every guest's definition and run state back to the node file."""
         with self._save_lock:
-            domains = []
-            for dom in self.conn.listAllDomains(0):
-                uuid = dom.UUIDString()
-                xml = self._xml_cache.get(uuid)
-                if xml is None:
-                    xml = self._xml_cache[uuid] = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-                state = dom.state()[0]
-                extra = f"<test:runstate>{int(state)}</test:runstate>"
-                if dom.hasManagedSaveImage(0):
-                    extra += "<test:hasmanagedsave/>"
-                cut = xml.rindex("</domain>")
-                domains.append(xml[:cut] + extra + xml[cut:])
-            self._write_node(domains)
+            self._save_all()
+
+    def _save_all(self) -> None:
+        entries = {}
+        for dom in self.conn.listAllDomains(0):
+            uuid = dom.UUIDString()
+            entries[uuid] = self._entry(uuid, dom)
+        self._entries = entries
+        self._touched.clear()
+        self._write_node(list(entries.values()))
+
+    def _refresh_touched(self) -> bool:
+        """Render again the touched guests' entries; False when unsure that the others are
+        all still there as written (a touched guest gone, or the count differs)."""
+        entries = self._entries
+        for uuid in self._touched:
+            try:
+                dom = self.conn.lookupByUUIDString(uuid)
+            except libvirt.libvirtError:
+                return False  # gone (or unreadable): the full rebuild finds out which
+            if uuid not in entries:
+                return False  # new: the full rebuild puts it in
+            entries[uuid] = self._entry(uuid, dom)
+        self._touched.clear()
+        return self.conn.numOfDomains() + self.conn.numOfDefinedDomains() == len(entries)
+
+    def _entry(self, uuid: str, dom) -> str:
+        """One guest in the node file: its definition and its run state."""
+        xml = self._xml_cache.get(uuid)
+        if xml is None:
+            xml = self._xml_cache[uuid] = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        extra = f"<test:runstate>{int(dom.state()[0])}</test:runstate>"
+        if dom.hasManagedSaveImage(0):
+            extra += "<test:hasmanagedsave/>"
+        cut = xml.rindex("</domain>")
+        return xml[:cut] + extra + xml[cut:]
 
     def _write_node(self, domains: list[str]) -> None:
         h = self.host

@@ -272,7 +272,7 @@ async def server_action(request: web.Request) -> web.StreamResponse:
 
 def _perform(engine, server_id: str, name: str, ctx: str, params: dict):
     """On the API thread: Nova's 404 for an instance that is not there, then the action."""
-    return engine.api.perform(name, live_instance(engine, server_id)["uuid"], ctx=ctx, **params)
+    return engine.api.perform_on(name, live_instance(engine, server_id), ctx=ctx, **params)
 
 
 async def _action_response(request: web.Request, engine, name: str, req) -> web.StreamResponse:

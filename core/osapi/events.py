@@ -11,7 +11,7 @@ from collections import deque
 
 from aiohttp import web
 
-from ..events import event_to_dict
+from ..events import ActionFinished, HostChanged, event_to_dict
 from .common import ENGINE, off_loop
 
 KEEPALIVE_SECONDS = 15.0
@@ -49,6 +49,8 @@ class EventHub:
 
     # engine threads
     def _on_event(self, event: object) -> None:
+        if not self.streams and not isinstance(event, (ActionFinished, HostChanged)):
+            return  # nobody to send it to (a stream that joins starts from a snapshot)
         item = event_to_dict(event)
         if item is None or self.closed:
             return
