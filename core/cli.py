@@ -241,8 +241,8 @@ def run(args) -> int:
         # Textual paints at most TEXTUAL_FPS frames a second (60 unless set): a change waits
         # for the next frame. At 120 a key's new state shows sooner (bench/fleet.py, 1,000
         # instances: key -> state 50 -> 34 ms), with no measured cost to a script's burst of
-        # pauses (both about 250/s). It is
-        # read when Textual is imported; an operator's own setting wins.
+        # pauses (both about 250/s). It is read when Textual is imported; an operator's own
+        # setting wins.
         os.environ.setdefault("TEXTUAL_FPS", "120")
         # The console alone pulls in Textual: before any thread of the engine competes.
         from tui.app import run_console
