@@ -121,8 +121,7 @@ class MainScreen(ActionsMixin, ViewMixin, Screen):
                 self.instances.down_hosts = down
                 self.instances.rerender()
         if instances:
-            for i in instances:
-                self.logs.names[i["uuid"]] = i["name"]
+            self.logs.names.update((i["uuid"], i["name"]) for i in instances)
             self.instances.upsert(instances, "uuid")
         if instances or hosts or full:
             self.update_titles()

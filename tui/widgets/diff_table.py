@@ -9,7 +9,9 @@ MIN_WIDTHS may be cut down to that width (their cells end in a visible "…"), a
 column stays in place when the table scrolls sideways."""
 from __future__ import annotations
 
+import gc
 import re
+from contextlib import contextmanager
 from typing import Callable
 
 from rich.cells import cell_len
@@ -21,6 +23,22 @@ from .fast_table import FastTable
 
 
 SHRINK_SECONDS = 2.0
+MANY_ROWS = 500   # a change this big makes its rows with the cyclic collector paused
+
+
+@contextmanager
+def _collector_paused(rows: int):
+    """Thousands of rows are tens of thousands of objects that live on (cells, rows): while
+    they are made, the cyclic collector would walk the whole heap again and again, which
+    took half of the time of 5,000 new rows. Nothing made here is garbage with cycles."""
+    pause = rows >= MANY_ROWS and gc.isenabled()
+    if pause:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if pause:
+            gc.enable()
 
 
 class SortText(Text):
@@ -37,7 +55,8 @@ def _same(a, b) -> bool:
 
 
 def _width(cell) -> int:
-    return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
 
 
 class DiffTable(FastTable):
@@ -149,11 +168,20 @@ class DiffTable(FastTable):
         elif before is not None and _width(before) == self._natural[col] and width < self._natural[col]:
             self._stale.add(col)
 
+    def _measure_new(self, cells: tuple) -> None:
+        """_measure of a new row's every cell (thousands of them at the first picture)."""
+        natural = self._natural
+        for col, cell in zip(self._keys, cells):
+            width = _width(cell)
+            if width > natural[col]:
+                natural[col] = width
+
     def _sync(self, keys) -> None:
         cursor = self.selected_key
         moved = False
         sort_col = None if self.sort_index is None else self._keys[self.sort_index]
-        with self.app.batch_update():
+        added = []   # new rows go in at once, below the others, as one by one they would
+        with self.app.batch_update(), _collector_paused(len(keys)):
             for key in keys:
                 record = self.records.get(key)
                 cells = None if record is None else self._cells(record)
@@ -178,11 +206,11 @@ class DiffTable(FastTable):
                         moved = moved or col == sort_col
                     self._shown[key] = tuple(kept)
                 elif show:
-                    for col, cell in zip(self._keys, cells):
-                        self._measure(col, cell)
-                    self.add_row(*self._row(cells), key=key)
+                    self._measure_new(cells)
+                    added.append((key, self._row(cells)))
                     self._shown[key] = cells
                     moved = True
+            self.add_keyed_rows(added)
             if moved and self.sort_index is not None:
                 self._sort()
             if moved and cursor is not None and cursor in self._shown:
@@ -207,12 +235,13 @@ class DiffTable(FastTable):
     def refilter(self) -> None:
         """Filters changed: rebuild once, keeping the cursor on its record."""
         self._shown = {}
-        for key, record in self.records.items():
-            cells = self._cells(record)
-            if self.visible(record, cells):
-                self._shown[key] = cells
-        self._stale = set(self._keys)
-        self._rebuild()
+        with _collector_paused(len(self.records)):
+            for key, record in self.records.items():
+                cells = self._cells(record)
+                if self.visible(record, cells):
+                    self._shown[key] = cells
+            self._stale = set(self._keys)
+            self._rebuild()
 
     def rerender(self, keys=None) -> None:
         self._sync(list(self.records) if keys is None else keys)
@@ -287,13 +316,12 @@ class DiffTable(FastTable):
             shown, widths = self.layout_for(width) if width > 0 else (self._keys, self._natural)
         cursor = self.selected_key
         labels = dict(self.COLUMNS)
-        with self.app.batch_update():
+        with self.app.batch_update(), _collector_paused(len(self._shown)):
             self.clear(columns=True)
             self.shown_columns = list(shown)
             for key in shown:
                 self.add_column(labels[key], key=key, width=widths[key])
-            for key, cells in self._shown.items():
-                self.add_row(*self._row(cells), key=key)
+            self.add_keyed_rows([(key, self._row(cells)) for key, cells in self._shown.items()])
             if self.sort_index is not None:
                 self._sort()
             if cursor in self._shown:

@@ -14,6 +14,7 @@ STATUS_STYLE = {"ACTIVE": "green", "ERROR": "bold red", "PAUSED": "yellow", "SUS
                 "RESCUE": "magenta", "SHELVED_OFFLOADED": "blue", "SHELVED": "blue"}
 STUCK_SECONDS = 300
 AGE_SECONDS = 1.0  # ages tick every second
+SHARED_CELLS = 4096  # distinct (text, style) cells kept for sharing between rows
 
 
 def age(created: float, now: float | None = None) -> str:
@@ -43,6 +44,7 @@ class InstancesTable(DiffTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.down_hosts: set[str] = set()
+        self._shared: dict[tuple[str, str], Text] = {}
 
     def on_mount(self) -> None:  # DiffTable's on_mount runs too (Textual calls each class's)
         self.set_interval(AGE_SECONDS, self.refresh_ages)
@@ -52,12 +54,24 @@ class InstancesTable(DiffTable):
         dim = "dim" if i.get("host") in self.down_hosts else ""
         mark = "● " if i["uuid"] in self.marked else ""
         lock = " [L]" if i.get("locked") else ""
+        shared = self._cell
         return (Text(mark + i["name"] + lock, style=dim), Text(i["uuid"][:8], style=dim),
-                Text(status, style=f"{STATUS_STYLE.get(status, '')} {dim}".strip()),
-                Text(_task(i), style=f"bold cyan {dim}".strip() if i["task_state"] else dim),
-                Text(S.power_name(i["power_state"]), style=dim), Text(i.get("host") or "", style=dim),
-                Text(i["flavor"], style=dim), Text(i.get("image") or "", style=dim),
+                shared(status, f"{STATUS_STYLE.get(status, '')} {dim}".strip()),
+                shared(_task(i), f"bold cyan {dim}".strip() if i["task_state"] else dim),
+                shared(S.power_name(i["power_state"]), dim), shared(i.get("host") or "", dim),
+                shared(i["flavor"], dim), shared(i.get("image") or "", dim),
                 Text(i.get("ip") or "", style=dim), self._age(i, time.time(), dim))
+
+    def _cell(self, text: str, style: str) -> Text:
+        """A cell whose text repeats from row to row (a status, a host, a flavor): one Text
+        for all of them, made once (a cell is never changed in place: a change is a new
+        cell). Tens of thousands fewer objects to make at the first picture."""
+        cell = self._shared.get((text, style))
+        if cell is None:
+            if len(self._shared) >= SHARED_CELLS:
+                self._shared.clear()
+            cell = self._shared[text, style] = Text(text, style=style)
+        return cell
 
     @staticmethod
     def _age(i: dict, now: float, style: str) -> SortText:
