@@ -82,11 +82,13 @@ def open_client(args):
     config = load_config(resolve_config(args.config))
     # A mistyped --state-dir must not start an empty cloud: only the default one, or an
     # explicit --init, creates a state dir.
+    console = args.noun is None and not args.read_only   # it starts its service, a child
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(), args.read_only,
-                                  create=args.init or args.state_dir is None)
-    if args.noun is None and not args.read_only:
-        # The console paints from one read of the store while its service starts on a
-        # thread (the engine's imports included).
+                                  create=args.init or args.state_dir is None,
+                                  tighten=not console)   # the child's own start does it
+    if console:
+        # The console paints from one read of the store while its service (a child
+        # process, core/console_service.py) starts.
         from .service import SOCKET_FILE
         from .starting import StartingClient, read_snapshot
 
@@ -298,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except (*_db_errors(), *_loaded("sqlite3", "DatabaseError")) as e:
         from .statedir import STORE_FILE
-        from .store_db import describe_db_error
+        from .errors import describe_db_error
         print(f"novatui: {describe_db_error(_state_dir_arg(args) / STORE_FILE, e)}",
               file=sys.stderr)
         return EXIT_FAILED

@@ -60,3 +60,22 @@ def only_one(found: list, kind: str, ref: str):
     if len(found) > 1:
         raise InvalidInput(f"More than one {kind} exists with the name '{ref}'; use its ID.")
     return found[0]
+
+
+def describe_db_error(where, e) -> str:
+    """One line for a store that cannot be used, saying what to do about it."""
+    reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(
+        getattr(e, "orig", None) or e).strip() else type(e).__name__
+    if "locked" in reason:
+        hint = "another process holds it locked; try again when it is done"
+    elif "malformed" in reason or "not a database" in reason:
+        hint = ("it is damaged; restore it from a backup, or move the state dir aside to "
+                "start afresh (the guests on the hosts are then unknown to novatui)")
+    elif "unable to open" in reason or "readonly" in reason:
+        hint = "check that the state dir exists and that this user can write it"
+    elif "connection" in reason or "connect" in reason or "password" in reason:
+        hint = "check that the database server runs and that [database] connection is right"
+    else:
+        hint = "check the disk that holds it (full? read-only?)"
+    kind = "state store" if "://" not in str(where) else "database"
+    return f"{kind} {where}: {reason}; {hint}"

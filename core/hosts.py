@@ -3,10 +3,13 @@ what its instances hold, and whether the service is up and enabled."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .scheduler import HostState
-from .store import Store
+
+if TYPE_CHECKING:   # a console's first picture reads a StorePeek: no SQLAlchemy to import
+    from .store import Store
 
 
 def _state(config: Config, svc: dict, now: float) -> str:

@@ -20,22 +20,24 @@ def read_snapshot(config, state_dir: Path, hosts_starting: bool) -> Snapshot | N
     """Every instance and host as the store has them, read-only: None for a new store.
     hosts_starting: this process is about to start their services (a host no service was
     heard from is "starting", not "down")."""
+    import sqlite3
+
     from .hosts import host_views
     from .statedir import STORE_FILE
-    from .store import Store, StoreError
+    from .store_peek import StorePeek
     path = Path(state_dir) / STORE_FILE
     if not path.is_file():
-        return None
+        return None   # a new cloud, or its store in PostgreSQL: the service's picture comes
     try:
-        store = Store(path, read_only=True)
-    except (StoreError, OSError):
+        store = StorePeek(path)
+        try:
+            hosts = host_views(config, store)
+            forced = {name for name, svc in store.services().items() if svc.get("forced_down")}
+            instances = store.list_instances()
+        finally:
+            store.close()
+    except (sqlite3.Error, OSError):
         return None   # the service's own start says what is wrong with it
-    try:
-        hosts = host_views(config, store)
-        forced = {name for name, svc in store.services().items() if svc.get("forced_down")}
-        instances = store.list_instances()
-    finally:
-        store.close()
     for view in hosts:  # no service heard (none ran): this process is starting it
         if hosts_starting and view["state"] == "down" and view["name"] not in forced:
             view["state"] = "starting"

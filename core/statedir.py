@@ -12,8 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import NovaError
-from .store_db import DBError, describe_db_error, probe_write_lock
+from .errors import NovaError, describe_db_error
 
 STORE_FILE = "novatui.db"
 MARK_FILE = ".novatui"           # made in every state dir: a store in PostgreSQL leaves no file
@@ -33,14 +32,16 @@ class StoreMismatch(NovaError):
 
 
 def prepare_state_dir(path: str | os.PathLike, read_only: bool = False,
-                      create: bool = True) -> Path:
+                      create: bool = True, tighten: bool = True) -> Path:
     """The state dir as an absolute path, created (0700) or checked and made private.
 
     With `create` false a missing state dir is refused: the CLI passes it for an explicit
     --state-dir (without --init), so that a mistyped path does not start an empty cloud.
 
     Writable mode also sets the umask to 077, so that every file created afterwards is
-    0600 and every directory 0700. Read-only mode changes nothing and needs an existing
+    0600 and every directory 0700, and (with `tighten`) takes group and other bits off
+    everything already there: a walk of every file, which a console that starts a service
+    on the state dir leaves to it. Read-only mode changes nothing and needs an existing
     store."""
     path = Path(os.path.abspath(Path(path).expanduser()))
     exists = _existing_dir(path)
@@ -62,7 +63,8 @@ def prepare_state_dir(path: str | os.PathLike, read_only: bool = False,
     else:
         _check_is_ours(path)
     _check_writable(path)
-    _tighten(path)
+    if tighten:
+        _tighten(path)
     if not (path / MARK_FILE).exists():
         (path / MARK_FILE).touch(mode=0o600)
     return path
@@ -132,10 +134,17 @@ def _check_writable(path: Path) -> None:
 
 def _check_store_lock(path: Path) -> None:
     """Take the store's write lock and let it go, writing nothing: a store held by another
-    process, or not SQLite at all, is refused now rather than after the busy timeout."""
+    process, or not SQLite at all, is refused now rather than after the busy timeout.
+    sqlite3 itself, not the store's SQLAlchemy: a console paints before that is imported."""
+    import sqlite3
     try:
-        probe_write_lock(path / STORE_FILE, STORE_LOCK_WAIT)
-    except DBError as e:
+        conn = sqlite3.connect(path / STORE_FILE, timeout=STORE_LOCK_WAIT, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
         raise StateDirError(describe_db_error(path / STORE_FILE, e)) from None
 
 

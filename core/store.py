@@ -21,10 +21,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from .errors import Conflict, UnexpectedTaskState
-from .store_db import Database, DBError, StoreError, describe_db_error  # noqa: F401
+from .errors import Conflict, UnexpectedTaskState, describe_db_error
+from .store_db import Database, DBError, StoreError  # noqa: F401
 from .store_mailbox import Mailbox
 from .store_migrations import Migrations
+from .store_peek import instance_record as _instance, usage_by_host
 from .store_schema import (ACTIVE_MIGRATION, images, instance_action_events, instance_actions,
                            instance_faults, instances, ip_allocations, migrations, services)
 
@@ -167,14 +168,6 @@ LIST_SERVICES = select(services)
 UPDATE_SERVICE = update(services).where(S.host == _b("w_host"))
 
 
-def _instance(row: dict | None) -> dict | None:
-    if row is None:
-        return None
-    row["sys_meta"] = json.loads(row["sys_meta"] or "{}")
-    row["locked"] = bool(row["locked"])
-    return row
-
-
 def _image(row: dict | None) -> dict | None:
     if row is None:
         return None
@@ -285,9 +278,8 @@ class Store(Database, Mailbox, Migrations):
         """vCPUs, RAM, disk and instances held on each host (or on one host): the instances
         placed there, plus what a migration in progress holds there (its claim on the
         destination, or the source kept until confirm)."""
-        rows = self._rows(HOST_USAGE_ONE, {"w_host": host}) if host else self._rows(HOST_USAGE)
-        return {r["host"]: {"vcpus": r["v"], "memory_mb": r["m"], "disk_gb": r["d"],
-                            "instances": r["n"]} for r in rows}
+        return usage_by_host(self._rows(HOST_USAGE_ONE, {"w_host": host}) if host
+                             else self._rows(HOST_USAGE))
 
     # -- instance actions, events, faults ----------------------------------------------
     def start_action(self, uuid: str, action: str, request_id: str, user: str = "admin") -> int:

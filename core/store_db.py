@@ -483,39 +483,3 @@ _PG_TX_LOCK_SQL = f"SELECT pg_advisory_xact_lock({TX_LOCK})"
 
 
 _VERSION = select(column("version_num")).select_from(table("alembic_version"))
-
-
-def describe_db_error(where, e) -> str:
-    """One line for a store that cannot be used, saying what to do about it."""
-    reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(
-        getattr(e, "orig", None) or e).strip() else type(e).__name__
-    if "locked" in reason:
-        hint = "another process holds it locked; try again when it is done"
-    elif "malformed" in reason or "not a database" in reason:
-        hint = ("it is damaged; restore it from a backup, or move the state dir aside to "
-                "start afresh (the guests on the hosts are then unknown to novatui)")
-    elif "unable to open" in reason or "readonly" in reason:
-        hint = "check that the state dir exists and that this user can write it"
-    elif "connection" in reason or "connect" in reason or "password" in reason:
-        hint = "check that the database server runs and that [database] connection is right"
-    else:
-        hint = "check the disk that holds it (full? read-only?)"
-    kind = "state store" if "://" not in str(where) else "database"
-    return f"{kind} {where}: {reason}; {hint}"
-
-
-def probe_write_lock(path: Path, timeout: float) -> None:
-    """Take an SQLite store's write lock and let it go, writing nothing: a store held by
-    another process, or not SQLite at all, is refused now rather than after the busy
-    timeout. Raises DBError."""
-    engine = create_engine("sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(
-        path, timeout=timeout, isolation_level=None, check_same_thread=False))
-    try:
-        with engine.connect() as c:
-            c.exec_driver_sql("BEGIN IMMEDIATE")
-            c.exec_driver_sql("ROLLBACK")
-            c.rollback()
-    finally:
-        engine.dispose()
-
-
