@@ -45,7 +45,7 @@ from bench import fleet_floor as floor  # noqa: E402
 from bench.engine_ops import write_inventory  # noqa: E402
 from bench.fleet_screen import (full_table, garbled_rows, host_cell, instance_status,  # noqa: E402
                                 rows)
-from bench.tmux import Pane, idle_cpu, kill_server, rss_mb  # noqa: E402
+from bench.tmux import Pane, idle_cpu, kill_server, reap, rss_mb  # noqa: E402
 
 NOVATUI = [sys.executable, "-m", "core.cli"]
 KEYS = (("p", "PAUSED"), ("p", "ACTIVE"), ("o", "SHUTOFF"), ("s", "ACTIVE"))
@@ -67,7 +67,7 @@ def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -
         shutil.copytree(src / "state", work / "state", symlinks=True)
         base = [*NOVATUI, "--config", str(work / "hosts.toml"), "--state-dir", str(work / "state")]
         out: dict = {}
-        serve = None
+        serve = service = None
         if mode == "attached":
             serve = subprocess.Popen([*base, "serve"], cwd=ROOT, stderr=subprocess.DEVNULL)
             while find_service(work / "state") is None:
@@ -107,6 +107,8 @@ def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -
             if serve:
                 serve.terminate()
                 serve.wait(120)
+            elif service is not None:   # the console's child: it stops with the console
+                reap(service)
         return out
 
 

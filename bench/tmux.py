@@ -52,15 +52,16 @@ class Pane:
     def close(self) -> None:
         subprocess.run([*SERVER, "kill-session", "-t", self.name], capture_output=True)
         if self.pid:
-            _reap(self.pid)
+            reap(self.pid)
 
 
 def kill_server() -> None:
     subprocess.run([*SERVER, "kill-server"], capture_output=True)
 
 
-def _reap(pid: int, limit: float = 30.0) -> None:
-    """Wait for a pane's program to exit (tmux sent it SIGHUP), then kill it if it lingers."""
+def reap(pid: int, limit: float = 30.0) -> None:
+    """Wait for a process to exit (a pane's program: tmux sent it SIGHUP), then kill it if
+    it lingers."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if not os.path.exists(f"/proc/{pid}"):
