@@ -18,6 +18,9 @@ KEEPALIVE_SECONDS = 15.0
 HOST_LOOK_SECONDS = 1.0
 FULL_LOOK_SECONDS = 30.0
 MAX_QUEUED_BATCHES = 5000   # a client that reads slower than this is dropped; it reconnects
+# Batches go out at most this often: a burst of requests (a script's) costs a few wakeups of
+# the loop and a few messages a second, not several per request; a lone change goes at once.
+FLUSH_SPACING = 0.005
 
 
 def sse(event: str, data: object) -> bytes:
@@ -35,6 +38,7 @@ class EventHub:
         self.streams: set[asyncio.Queue] = set()
         self._pending: deque = deque()
         self._scheduled = False
+        self._last_flush = 0.0
         self._hosts: dict[str, dict] = {}
         self._host_seq: dict[str, int] = {}   # engine events per host: they beat a look
         self.finished: asyncio.Event | None = None  # set and replaced as actions finish
@@ -62,13 +66,22 @@ class EventHub:
         if not self._scheduled:
             self._scheduled = True
             try:
-                self.loop.call_soon_threadsafe(self._flush)
+                self.loop.call_soon_threadsafe(self._flush_soon)
             except RuntimeError:  # the loop closed under us: the service is stopping
                 pass
 
     # the loop
+    def _flush_soon(self) -> None:
+        """Now, or FLUSH_SPACING after the last flush: what arrives meanwhile joins it."""
+        wait = self._last_flush + FLUSH_SPACING - self.loop.time()
+        if wait > 0:
+            self.loop.call_later(wait, self._flush)
+        else:
+            self._flush()
+
     def _flush(self) -> None:
         self._scheduled = False
+        self._last_flush = self.loop.time()
         batch = []
         while self._pending:
             batch.append(self._pending.popleft())

@@ -1,0 +1,53 @@
+"""The event hub's batches: a lone change goes out at once; a burst (a script's requests)
+goes out at most every FLUSH_SPACING, whole and in order, so a console is woken a few
+times a second rather than several times per request."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from core.events import LogEmitted
+from core.logs import LogLine
+from core.osapi.events import FLUSH_SPACING, EventHub
+
+
+class FakeEngine:
+    def subscribe(self, listener) -> None:
+        self.listener = listener
+
+    def unsubscribe(self, listener) -> None:
+        pass
+
+
+def line(n: int) -> LogEmitted:
+    return LogEmitted(LogLine("n-api", time.time(), "INFO", "nova.compute.api", f"line {n}"))
+
+
+def test_a_lone_event_goes_at_once_and_a_burst_waits_for_the_spacing():
+    async def run():
+        loop = asyncio.get_running_loop()
+        engine = FakeEngine()
+        hub = EventHub(engine)
+        hub.start()
+        queue = hub.join()
+        try:
+            await loop.run_in_executor(None, engine.listener, line(0))  # an engine thread's
+            first = await asyncio.wait_for(queue.get(), 5)
+            first_at = hub._last_flush
+
+            def burst():
+                for n in range(1, 4):
+                    engine.listener(line(n))
+            await loop.run_in_executor(None, burst)
+            batches = []
+            while sum(map(len, batches)) < 3:
+                batches.append(await asyncio.wait_for(queue.get(), 5))
+            return first, first_at, batches, hub._last_flush
+        finally:
+            hub.close()
+
+    first, first_at, batches, last_at = asyncio.run(run())
+    assert [i["line"]["message"] for i in first] == ["line 0"]
+    assert [i["line"]["message"] for b in batches for i in b] == ["line 1", "line 2", "line 3"]
+    assert len(batches) <= 2   # the burst joined its flush (a loaded machine may split it once)
+    assert last_at - first_at >= FLUSH_SPACING * 0.99
