@@ -291,10 +291,13 @@ class DiffTable(FastTable):
         tasks come and go, and a burst of changes costs no new layout of the screen."""
         if shrink:
             self._remeasure()
-        width = self._available()
-        if width <= 0 or not self.columns:
+        if not self.columns:
             return
-        shown, widths = self.layout_for(width)
+        width = self._available()
+        if width > 0:
+            shown, widths = self.layout_for(width)
+        else:   # not laid out yet: rows must not paint under their labels' widths
+            shown, widths = self.shown_columns, self._natural   # (on_resize fits them)
         if shown != self.shown_columns:
             self._rebuild(shown, widths)
             return
