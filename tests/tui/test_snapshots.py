@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from tests.conftest import act, domain, launch
 from tests.tui.conftest import (attached_console, close_console, engine_of, quiet_start,
@@ -59,10 +60,13 @@ def test_main_screen_80x24(snap_compare, snap_app):
 
 
 def pressing(*keys: str, pause: float = 0.3):
-    """run_before for a snapshot: the scenario ready, then these keys."""
+    """run_before for a snapshot: the scenario ready, then these keys. An input's cursor
+    stops blinking: on a loaded machine the picture was taken in either phase."""
     async def run(pilot):
         await _ready(pilot)
         await pilot.press(*keys)
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
         await pilot.pause(pause)
     return run
 
