@@ -21,7 +21,6 @@ import sqlite3
 import threading
 import weakref
 from contextlib import contextmanager
-from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import column, create_engine, event, func, inspect, select, table
@@ -30,6 +29,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 
 from .errors import NovaError
+from .store_compiled import (Compiled, SAResult, take_column, take_count, take_row, take_rows,
+                             take_scalar)
 
 # What a store that cannot be used raises (SQLAlchemy wraps the driver's errors).
 DBError = (DBAPIError, sqlite3.Error)
@@ -123,7 +124,7 @@ class Database:
                        _sqlite_engine(self.path, read_only))
         self.dialect = self.engine.dialect.name
         self._autocommit = self.dialect == "sqlite"  # the driver's: see _run
-        self._compiled: dict = {}  # (statement, parameter names, list lengths): _Compiled
+        self._compiled: dict = {}  # (statement, parameter names, list lengths): Compiled
 
     @property
     def where(self) -> str:
@@ -254,7 +255,7 @@ class Database:
 
     # -- statements, in the thread's transaction or each on its own ---------------------
     # The hot paths: a Core statement is compiled once per dialect and parameter shape (see
-    # _Compiled) and run on the thread's driver connection, its rows read as dicts. On
+    # Compiled) and run on the thread's driver connection, its rows read as dicts. On
     # SQLite the driver is in autocommit mode: outside tx() each statement is its own
     # transaction with no COMMIT to send; on PostgreSQL it is committed after.
     def _run(self, stmt, params, take):
@@ -266,13 +267,13 @@ class Database:
             lens = tuple(len(v) for v in params.values() if type(v) is list or type(v) is tuple)
             compiled = by_len.get(lens) if by_len else None
             if compiled is None:
-                compiled = _Compiled.make(stmt, params, self.engine.dialect)
+                compiled = Compiled.make(stmt, params, self.engine.dialect)
                 if lens:
                     self._compiled.setdefault(key, {})[lens] = compiled
                 else:
                     self._compiled[key] = compiled
         if compiled is False:  # a statement this path does not run: SQLAlchemy does
-            return self._do(stmt, params, lambda r: take(_SAResult(r), None))
+            return self._do(stmt, params, lambda r: take(SAResult(r), None))
         local = self._local
         raw = getattr(local, "raw", None)
         if raw is None:
@@ -290,21 +291,21 @@ class Database:
         return out
 
     def _rows(self, stmt, params=None) -> list[dict]:
-        return self._run(stmt, params, _take_rows)
+        return self._run(stmt, params, take_rows)
 
     def _row(self, stmt, params=None) -> dict | None:
-        return self._run(stmt, params, _take_row)
+        return self._run(stmt, params, take_row)
 
     def _count(self, stmt, params=None) -> int:
         """Rows written (a conditional UPDATE's compare-and-swap outcome)."""
-        return self._run(stmt, params, _take_count)
+        return self._run(stmt, params, take_count)
 
     def _scalar(self, stmt, params=None):
-        return self._run(stmt, params, _take_scalar)
+        return self._run(stmt, params, take_scalar)
 
     def _column(self, stmt, params=None) -> list:
         """The first column of every row."""
-        return self._run(stmt, params, _take_column)
+        return self._run(stmt, params, take_column)
 
     # SQLAlchemy's own execution, for what the hot path does not run, and the inspections.
     def _do(self, stmt, params, take):
@@ -347,72 +348,6 @@ class _Holder:
     """Lives as long as its thread's locals."""
 
 
-class _Compiled:
-    """A Core statement compiled for one dialect and one shape of parameters (their names,
-    the lengths of the lists for IN): its SQL, and how the call's parameters become the
-    driver's (positional or named, literal values included, lists expanded, the types' bind
-    processors applied)."""
-    __slots__ = ("sql", "names", "sources", "positional", "args", "columns")
-
-    @classmethod
-    def make(cls, stmt, params, dialect):
-        """The compiled form, or False when it needs SQLAlchemy's execution (Python-side
-        defaults, type processors)."""
-        compiled = stmt.compile(dialect=dialect, column_keys=list(params))
-        if compiled.insert_prefetch or compiled.update_prefetch:
-            return False
-        dummy = {}
-        for k, v in params.items():
-            if type(v) is list or type(v) is tuple:
-                dummy[k] = [_Marker(k, i) for i in range(len(v))]
-            else:
-                dummy[k] = _Marker(k, None)
-        state = compiled.construct_expanded_state(dummy)
-        self = cls()
-        self.sql = state.statement
-        self.positional = compiled.positional
-        names = list(state.positiontup) if compiled.positional else list(state.parameters)
-        sources = []
-        for n in names:
-            v = state.parameters[n]
-            proc = state.processors.get(n)
-            if not isinstance(v, _Marker):
-                sources.append((None, proc(v) if proc and v is not None else v, None))
-            else:
-                sources.append((v.key, v.index, proc))
-        self.names = tuple(names)
-        self.sources = tuple(sources)
-        self.columns = None  # the rows' column names, from the first cursor
-        if self.positional and all(k is not None and i is None and p is None
-                                   for k, i, p in sources):
-            keys = [k for k, _, _ in sources]  # the call's values, as they are
-            self.args = (itemgetter(*keys) if len(keys) > 1 else
-                         (lambda params, k=keys[0]: (params[k],)) if keys else
-                         (lambda params: ()))
-        else:
-            self.args = self._args
-        return self
-
-    def _args(self, params):
-        out = []
-        for key, index, proc in self.sources:
-            if key is None:
-                v = index  # a literal of the statement
-            elif index is None:
-                v = params[key]
-            else:
-                v = params[key][index]
-            out.append(v if proc is None or v is None else proc(v))
-        return out if self.positional else dict(zip(self.names, out))
-
-
-class _Marker:
-    __slots__ = ("key", "index")
-
-    def __init__(self, key, index):
-        self.key, self.index = key, index
-
-
 def _commit(c, raw) -> None:
     """A transaction begun or used through SQLAlchemy ends there (its commit is the
     driver's); one on the driver's connection alone ends on it."""
@@ -427,55 +362,6 @@ def _rollback(c, raw) -> None:
         c.rollback()
     else:
         raw.rollback()
-
-
-def _names(cursor, compiled):
-    if compiled is None:
-        return [d[0] for d in cursor.description]
-    names = compiled.columns
-    if names is None:
-        names = compiled.columns = tuple(d[0] for d in cursor.description)
-    return names
-
-
-def _take_rows(cursor, compiled) -> list[dict]:
-    rows = cursor.fetchall()
-    if not rows:
-        return []
-    names = _names(cursor, compiled)
-    return [dict(zip(names, r)) for r in rows]
-
-
-def _take_row(cursor, compiled) -> dict | None:
-    rows = cursor.fetchall()  # to the end: SQLite ends the statement (and its write) there
-    return dict(zip(_names(cursor, compiled), rows[0])) if rows else None
-
-
-def _take_scalar(cursor, compiled):
-    rows = cursor.fetchall()
-    return rows[0][0] if rows else None
-
-
-def _take_column(cursor, compiled) -> list:
-    return [r[0] for r in cursor.fetchall()]
-
-
-def _take_count(cursor, compiled) -> int:
-    if cursor.description is not None:
-        cursor.fetchall()
-    return cursor.rowcount
-
-
-class _SAResult:
-    """A SQLAlchemy Result seen as a driver's cursor, for the take_* functions."""
-
-    def __init__(self, result):
-        self.result = result
-        self.rowcount = result.rowcount
-        self.description = [(k,) for k in result.keys()] if result.returns_rows else None
-
-    def fetchall(self):
-        return [tuple(r) for r in self.result]
 
 
 _PG_TX_LOCK = select(func.pg_advisory_xact_lock(TX_LOCK))
