@@ -17,20 +17,16 @@ from .compute import CLEANUPS, ComputeManager
 from .conductor import Conductor
 from .config import Config
 from .errors import HostOwned, NotFound, NovaError
-from .events import (ActionFinished, HostChanged, InstanceChanged, LogEmitted, event_from_dict,
-                     event_to_dict)
+from .engine_events import EventFanout
 from .hostlock import HostLock, claimed_here, owner_id, pid_alive
 from .hosts import host_liveness, host_views
 from .images import ImageStore
-from .logs import LogLine, LogSink, ServiceLog
+from .logs import LogSink, ServiceLog
 from .statedir import check_store_matches_hosts, prepare_state_dir
 from .store import Store
 from .virt import make_driver, start_event_loop
 
-Listener = Callable[[object], None]
 ADOPT_SECONDS = 0.5
-HOSTS_AT_ONCE = 4   # more dirty hosts than this: one read of every host's view
-HOSTS_EVERY = 0.1   # host views are read at most this often (a console shows them so)
 XML_CALL_SECONDS = 10.0   # as long as core.client.domain_xml waits
 
 
@@ -45,7 +41,7 @@ class HostUnreachable(NovaError):
     """A request waits on a host that this process drives and cannot reach."""
 
 
-class Engine:
+class Engine(EventFanout):
     """own: "all" (every host, or fail naming the owner), "free" (the hosts no other process
     drives, and any that another process lets go while this one runs; the others are reached
     through the shared bus) or "none" (an API client). A read-only engine owns nothing and
@@ -63,24 +59,14 @@ class Engine:
         self.own = "none" if read_only else own
         self.host_names = tuple(h.name for h in config.hosts) if hosts is None else tuple(hosts)
         self.runs_conductor = conductor and self.own != "none"
-        self._publish = False   # notifications to other processes: with a broker
         self.owner_id = owner_id()
-        self._listeners: list[Listener] = []
-        self._listen_lock = threading.Lock()
-        self._finished = threading.Condition()
+        self._init_events()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._locks: list[HostLock] = []
         self._own_lock = threading.Lock()
         self.computes: dict[str, ComputeManager] = {}
         self.started = False
-        # Host views are read and emitted by one thread of their own, after the change
-        # that made them stale: a burst of changes on a host costs one read, off the
-        # request's and the compute service's path, and an unchanged view is not sent.
-        self._dirty_hosts: set[str] = set()
-        self._hosts_lock = threading.Lock()
-        self._hosts_wake = threading.Event()
-        self._hosts_sent: dict[str, dict] = {}
 
     # -- life cycle --------------------------------------------------------------------
     def start(self, ready_timeout: float = 30.0) -> "Engine":
@@ -195,14 +181,15 @@ class Engine:
                         "task_state": inst["task_state"], "host": m["topic"].removeprefix("compute.")})
         return out
 
-    def settle(self, timeout: float = 600.0, on_wait: Callable[[list[dict]], None] | None = None
-               ) -> list[dict]:
+    def settle(self, timeout: float = 600.0, on_wait: Callable[[list[dict]], None] | None = None,
+               abandon: threading.Event | None = None) -> list[dict]:
         """Wait until in_flight() is empty: every step this process carries has reached a
         resting state, or was handed to a host another process drives. Returns what is left
-        at the timeout. on_wait is told once what it waits for."""
+        at the timeout, or when `abandon` is set (a second signal: stop now). on_wait is
+        told once what it waits for."""
         deadline = time.monotonic() + timeout
-        told = False
-        while True:
+        told, left = False, []
+        while abandon is None or not abandon.is_set():
             left = self.in_flight()
             if not left or time.monotonic() >= deadline:
                 return left
@@ -211,6 +198,7 @@ class Engine:
                 told = True
             with self._finished:
                 self._finished.wait(0.1)
+        return left
 
     def _requeue_dead_conductor_claims(self) -> None:
         """Conductors of many processes share one topic: a claim goes back when its
@@ -261,92 +249,6 @@ class Engine:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-    # -- events ------------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> None:
-        with self._listen_lock:
-            self._listeners = self._listeners + [listener]
-        with self._hosts_lock:
-            self._hosts_sent.clear()   # the newcomer has seen none: the next view goes out
-
-    def unsubscribe(self, listener: Listener) -> None:
-        with self._listen_lock:
-            self._listeners = [x for x in self._listeners if x is not listener]
-
-    def _emit(self, event: object) -> None:
-        for listener in self._listeners:
-            listener(event)
-
-    def _on_log(self, line: LogLine) -> None:
-        if self._publish:
-            self.bus.notify(event_to_dict(LogEmitted(line)))
-        if self._listeners:
-            self._emit(LogEmitted(line))
-
-    def _on_remote(self, item: dict) -> None:
-        """Another process's notification (through the broker), as if it happened here."""
-        if item.get("type") == "host_dirty":
-            self._notify(("host", item["name"]), remote=True)
-        elif (event := event_from_dict(item)) is not None:
-            self._remote_event(event)
-
-    def _remote_event(self, event: object) -> None:
-        if isinstance(event, LogEmitted):
-            if self._listeners:
-                self._emit(event)
-        else:
-            self._notify(event, remote=True)
-
-    def _notify(self, event: object, remote: bool = False) -> None:
-        if self._publish and not remote:
-            self.bus.notify({"type": "host_dirty", "name": event[1]} if isinstance(event, tuple)
-                            else event_to_dict(event))
-        if isinstance(event, ActionFinished):
-            with self._finished:
-                self._finished.notify_all()
-        if not self._listeners:
-            return
-        if isinstance(event, tuple):  # ("host", name) from a compute service
-            self._emit_host(event[1])
-            return
-        self._emit(event)
-        if isinstance(event, InstanceChanged) and event.instance.get("host"):
-            self._emit_host(event.instance["host"])
-
-    def _emit_host(self, name: str) -> None:
-        """The host's view is stale: the emitter thread reads and sends it."""
-        with self._hosts_lock:
-            self._dirty_hosts.add(name)
-        self._hosts_wake.set()
-
-    def _host_emitter(self, stop: threading.Event) -> None:
-        while True:
-            self._hosts_wake.wait()
-            self._hosts_wake.clear()
-            if stop.is_set():
-                return
-            with self._hosts_lock:
-                dirty, self._dirty_hosts = self._dirty_hosts, set()
-            if not dirty or not self._listeners:
-                continue
-            try:
-                self._send_hosts(dirty)
-            except Exception:  # noqa: BLE001 - the store, busy or closing: next change
-                pass
-            stop.wait(HOSTS_EVERY)  # what changes meanwhile waits, and goes in one read
-
-    def _send_hosts(self, dirty: set[str]) -> None:
-        if len(dirty) > HOSTS_AT_ONCE:
-            views = [v for v in host_views(self.config, self.store) if v["name"] in dirty]
-        else:
-            views = [v for name in sorted(dirty)
-                     for v in host_views(self.config, self.store, only=name)]
-        for view in views:
-            with self._hosts_lock:
-                if self._hosts_sent.get(view["name"]) == view:
-                    continue
-                self._hosts_sent[view["name"]] = view
-            self._emit(HostChanged(view))
 
     # -- requests (run on the API thread) ----------------------------------------------
     def submit(self, fn: Callable, *args, **kwargs) -> Future:
