@@ -23,7 +23,7 @@ import libvirt  # noqa: E402
 
 from core.config import load_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
-from core.virt import build_domain_xml  # noqa: E402
+from core.virt_xml import build_domain_xml  # noqa: E402
 from core.virt_simulated import SimulatedDriver  # noqa: E402
 
 PHASES = ("launch", "pause", "unpause", "delete")

@@ -21,7 +21,7 @@ import libvirt  # noqa: E402
 
 from core.config import load_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
-from core.virt import build_domain_xml  # noqa: E402
+from core.virt_xml import build_domain_xml  # noqa: E402
 
 OPS = [("pause", "suspend"), ("unpause", "resume"), ("suspend", "managedSave"),
        ("resume", "create"), ("reboot_hard", "destroy+create"), ("snapshot", None)]

@@ -1,4 +1,4 @@
-"""The libvirt driver: domain XML, guest power operations and host facts.
+"""The libvirt driver: guest power operations and host facts (the domain XML: virt_xml).
 
 `LibvirtDriver` drives any libvirt URI; `SimulatedDriver` is a libvirt test-driver node whose
 state is saved to the state dir after every change and restored at start. Every call here
@@ -20,10 +20,9 @@ from .errors import DriverError
 from .hostfiles import LocalFiles, RemoteFiles
 from .transport import copy_disk
 from .virt_images import ImageWork
-from .virt_moves import PLACEMENT_NS, MoveWork
+from .virt_moves import MoveWork
+from .virt_xml import PLACEMENT_NS, build_domain_xml
 
-NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
-TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 
 # Keep libvirt from printing its errors to stderr: they arrive as exceptions.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -47,55 +46,6 @@ def start_event_loop() -> None:
 
         threading.Thread(target=run, name="novatui-libvirt-events", daemon=True).start()
         _event_loop_started = True
-
-
-def domain_name(uuid: str) -> str:
-    return "instance-" + uuid.replace("-", "")[:12]
-
-
-def build_domain_xml(inst: dict, disk_path: Path, domain_type: str, disk_format: str = "raw",
-                     rescue_disk: Path | None = None) -> str:
-    """The guest's definition, built as a tree: user input never meets string formatting."""
-    dom = ET.Element("domain", type=domain_type)
-    ET.SubElement(dom, "name").text = domain_name(inst["uuid"])
-    ET.SubElement(dom, "uuid").text = inst["uuid"]
-    meta = ET.SubElement(ET.SubElement(dom, "metadata"), f"{{{NOVA_NS}}}instance")
-    ET.SubElement(meta, f"{{{NOVA_NS}}}package", version="novatui-0.1")
-    ET.SubElement(meta, f"{{{NOVA_NS}}}name").text = inst["name"]
-    ET.SubElement(meta, f"{{{NOVA_NS}}}creationTime").text = time.strftime(
-        "%Y-%m-%d %H:%M:%S", time.gmtime(inst["created_at"]))
-    flavor = ET.SubElement(meta, f"{{{NOVA_NS}}}flavor", name=inst["flavor"])
-    ET.SubElement(flavor, f"{{{NOVA_NS}}}memory").text = str(inst["memory_mb"])
-    ET.SubElement(flavor, f"{{{NOVA_NS}}}disk").text = str(inst["root_gb"])
-    ET.SubElement(flavor, f"{{{NOVA_NS}}}vcpus").text = str(inst["vcpus"])
-    owner = ET.SubElement(meta, f"{{{NOVA_NS}}}owner")
-    ET.SubElement(owner, f"{{{NOVA_NS}}}user", uuid="admin").text = "admin"
-    ET.SubElement(owner, f"{{{NOVA_NS}}}project", uuid="admin").text = "admin"
-    ET.SubElement(meta, f"{{{NOVA_NS}}}root", type="image", uuid=inst.get("image_id") or "")
-    ET.SubElement(dom.find("metadata"), f"{{{PLACEMENT_NS}}}placement", host=inst.get("host") or "")
-    ET.SubElement(dom, "memory", unit="MiB").text = str(inst["memory_mb"])
-    ET.SubElement(dom, "vcpu").text = str(inst["vcpus"])
-    os_el = ET.SubElement(dom, "os")
-    ET.SubElement(os_el, "type", arch="x86_64").text = "hvm"
-    ET.SubElement(os_el, "boot", dev="hd")
-    ET.SubElement(dom, "on_poweroff").text = "destroy"
-    ET.SubElement(dom, "on_reboot").text = "restart"
-    ET.SubElement(dom, "on_crash").text = "destroy"
-    devices = ET.SubElement(dom, "devices")
-    disks = [(rescue_disk, disk_format), (disk_path, disk_format)] if rescue_disk else [(disk_path, disk_format)]
-    for i, (path, fmt) in enumerate(disks):
-        disk = ET.SubElement(devices, "disk", type="file", device="disk")
-        ET.SubElement(disk, "driver", name="qemu" if domain_type != "test" else "test", type=fmt)
-        ET.SubElement(disk, "source", file=str(path))
-        ET.SubElement(disk, "target", dev="vd" + "abcdefgh"[i], bus="virtio")
-    if domain_type != "test":
-        serial = ET.SubElement(devices, "serial", type="pty")
-        ET.SubElement(serial, "target", port="0")
-        console = ET.SubElement(devices, "console", type="pty")
-        ET.SubElement(console, "target", type="serial", port="0")
-    ET.register_namespace("nova", NOVA_NS)
-    ET.register_namespace("novatui", PLACEMENT_NS)
-    return ET.tostring(dom, encoding="unicode")
 
 
 class LibvirtDriver(ImageWork, MoveWork):

@@ -11,9 +11,7 @@ import xml.etree.ElementTree as ET
 import libvirt
 
 from .errors import DriverError
-
-# Which novatui host a guest belongs to: two inventory hosts may share one libvirtd.
-PLACEMENT_NS = "https://github.com/novatui/xmlns/placement/1"
+from .virt_xml import PLACEMENT_NS
 
 
 class MoveWork:

@@ -9,7 +9,8 @@ import libvirt
 
 from .config import HostConfig
 from .transport import copy_disk
-from .virt import TEST_NS, LibvirtDriver, driver_uri
+from .virt import LibvirtDriver, driver_uri
+from .virt_xml import TEST_NS
 
 
 class SimulatedDriver(LibvirtDriver):

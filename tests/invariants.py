@@ -201,7 +201,8 @@ def real_domains(host: str, host_config) -> set[str]:
     naming that host."""
     import xml.etree.ElementTree as ET
 
-    from core.virt import PLACEMENT_NS, connect_uri
+    from core.virt import connect_uri
+    from core.virt_xml import PLACEMENT_NS
     conn = libvirt.open(connect_uri(host_config))
     try:
         out = set()

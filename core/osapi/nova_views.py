@@ -16,7 +16,7 @@ from ..errors import NotFound
 from ..hosts import host_views
 from ..store import Store
 from ..views import timestamp as isotime
-from ..virt import domain_name
+from ..virt_xml import domain_name
 from .actions_map import shown
 from .common import BadRequest, microversion
 

@@ -26,7 +26,8 @@ import pytest
 
 from core.config import load_config
 from core.engine import Engine
-from core.virt import PLACEMENT_NS, host_files
+from core.virt import host_files
+from core.virt_xml import PLACEMENT_NS
 from tests.conftest import launch_on
 from tests.invariants import ROOT, assert_ok, cli, cli_env
 

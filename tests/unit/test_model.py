@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from core import actions, states as S
 from core.config import validate_name
 from core.errors import InvalidInput
-from core.virt import NOVA_NS, build_domain_xml
+from core.virt_xml import NOVA_NS, build_domain_xml
 
 
 @pytest.mark.parametrize("vm,task,status", [
