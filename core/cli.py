@@ -217,15 +217,7 @@ class Stopping:
         print("novatui: stopping", file=sys.stderr)
 
     def settle(self, engine) -> None:
-        import time
-        deadline, told = time.monotonic() + self.SETTLE_LIMIT, False
-        while not self.hurry.is_set() and time.monotonic() < deadline:
-            left = engine.settle(0.5)
-            if not left:
-                return
-            if not told:
-                _print_waiting(left)
-                told = True
+        engine.settle(self.SETTLE_LIMIT, _print_waiting, abandon=self.hurry)
         if self.hurry.is_set():
             print("novatui: stopping now: queued steps wait for the next process on their "
                   "hosts", file=sys.stderr)

@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from core.cli import Stopping, build_parser, open_client
 from core.console_service import start_child_service
+from core.engine import Engine
 from core.service import ServiceError, find_service
 from core.statedir import prepare_state_dir
 from core.starting import StartingClient
@@ -96,14 +98,16 @@ def test_a_child_that_cannot_start_says_why_in_one_line(tmp_path):
 
 
 class _Carrying:
-    """What Stopping.settle asks of an engine: settle(timeout) -> what is still in flight."""
+    """An engine carrying one move for `rounds` looks (Engine.settle's own loop, over a
+    stand-in for in_flight())."""
+    settle = Engine.settle
 
     def __init__(self, rounds: int):
         self.rounds, self.asked = rounds, 0
+        self._finished = threading.Condition()
 
-    def settle(self, timeout: float) -> list[dict]:
+    def in_flight(self) -> list[dict]:
         self.asked += 1
-        time.sleep(0.01)
         if self.asked > self.rounds:
             return []
         return [{"name": "mover", "action": "migrate", "task_state": "resize_migrating",
@@ -128,3 +132,18 @@ def test_a_stopping_service_waits_for_its_moves_unless_signalled_again(capsys):
         "novatui: stopping now: queued steps wait for the next process on their hosts"]
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+
+
+def test_a_second_signal_ends_the_wait_for_a_move_that_never_rests(capsys):
+    stopping = Stopping()
+    forever = _Carrying(rounds=10**9)
+    try:
+        stopping._signalled()   # the first signal: stop, settling first
+        threading.Timer(0.3, stopping._signalled).start()   # the second, while it waits
+        stopping.settle(forever)
+        assert 1 < forever.asked < 100   # it looked, waited, and stopped looking
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            "novatui: stopping now: queued steps wait for the next process on their hosts")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
