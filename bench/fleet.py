@@ -61,7 +61,7 @@ def name(i: int, n: int) -> str:
 def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -> dict:
     """One launch of the console on a fresh copy of the populated state: its figures."""
     from core.cli import attach
-    from core.service import find_service
+    from core.service import wait_for_service
     with tempfile.TemporaryDirectory(prefix="novatui-fleet-") as tmp:
         work = Path(tmp)
         write_inventory(work / "hosts.toml", hosts_n)   # the product's defaults
@@ -72,8 +72,8 @@ def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -
         serve = service = None
         if mode == "attached":
             serve = subprocess.Popen([*base, "serve"], cwd=ROOT, stderr=subprocess.DEVNULL)
-            while find_service(work / "state") is None:
-                time.sleep(0.05)
+            if wait_for_service(work / "state", 120, serve) is None:
+                raise RuntimeError(f"novatui serve did not start (exit {serve.poll()})")
         pane = Pane(f"fleet{trial}", base, str(ROOT))
         try:
             t0 = time.perf_counter()
@@ -89,7 +89,10 @@ def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -
             out["last_row"], _ = pane.wait(lambda s: name(n - 1, n) in rows(s, "instances"))
             pane.keys("Home")
             pane.wait(lambda s: name(0, n) in rows(s, "instances"))
-            service = wait_for_service(work / "state")  # embedded: the console's child
+            found = wait_for_service(work / "state", 60)  # embedded: the console's child
+            if found is None:
+                raise TimeoutError(f"no service answered for {work / 'state'}")
+            service = found["pid"]
             pids = [pane.pid, service]
             time.sleep(2.0)
             out["idle"] = idle_cpu(pids, 10.0)
@@ -115,17 +118,6 @@ def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -
             elif service is not None:   # the console's child: it stops with the console
                 reap(service)
         return out
-
-
-def wait_for_service(state: Path, limit: float = 60.0) -> int:
-    """The pid of the state dir's service once it answers."""
-    from core.service import find_service
-    deadline = time.monotonic() + limit
-    while (found := find_service(state)) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no service answered for {state}")
-        time.sleep(0.05)
-    return found["pid"]
 
 
 def press(pane: Pane, key: str, row: str, status: str) -> float:

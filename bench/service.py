@@ -35,7 +35,7 @@ from bench.fleet_floor import suspend_floor  # noqa: E402
 from core.cli import attach, embed  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
-from core.service import find_service  # noqa: E402
+from core.service import wait_for_service  # noqa: E402
 from tui.app import NovaApp  # noqa: E402
 
 
@@ -120,10 +120,9 @@ def serve_process(config_path, state_dir):
                              "--state-dir", str(state_dir), "serve"], cwd=ROOT,
                             stderr=subprocess.DEVNULL)
     try:
-        found = None
-        while found is None:
-            time.sleep(0.1)
-            found = find_service(state_dir)
+        found = wait_for_service(state_dir, 120, proc)
+        if found is None:
+            raise RuntimeError(f"novatui serve did not start (exit {proc.poll()})")
         yield found, proc
     finally:
         proc.terminate()

@@ -20,12 +20,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 from .errors import NovaError
-from .service import SOCKET_FILE, ServiceError, find_service
+from .service import SOCKET_FILE, ServiceError, wait_for_service
 
 LOG_FILE = "console-service.log"
 START_LIMIT = 120.0     # seconds for the child to answer on its socket
@@ -75,23 +74,17 @@ class ChildService:
         return self.proc.pid
 
     def wait_until_serving(self) -> None:
-        deadline = time.monotonic() + START_LIMIT
-        while True:
-            found = find_service(self.state_dir)
-            if found is not None and found.get("pid") == self.proc.pid:
-                return
-            if self.proc.poll() is not None:
-                self._close_pipe()
-                raise ServiceError(self._last_line() or
-                                   f"its service exited with status {self.proc.returncode}")
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                self.proc.wait()
-                self._close_pipe()
-                raise ServiceError(f"its service (pid {self.proc.pid}) did not answer on "
-                                   f"{self.socket_url} within {START_LIMIT:.0f} s; "
-                                   f"see {self.log_path}")
-            time.sleep(POLL)
+        if wait_for_service(self.state_dir, START_LIMIT, self.proc, POLL) is not None:
+            return
+        if self.proc.poll() is not None:
+            self._close_pipe()
+            raise ServiceError(self._last_line() or
+                               f"its service exited with status {self.proc.returncode}")
+        self.proc.kill()
+        self.proc.wait()
+        self._close_pipe()
+        raise ServiceError(f"its service (pid {self.proc.pid}) did not answer on "
+                           f"{self.socket_url} within {START_LIMIT:.0f} s; see {self.log_path}")
 
     def _last_line(self) -> str:
         """The child's last line since it started ("novatui: " dropped): why it stopped."""
@@ -111,7 +104,7 @@ class ChildService:
             from .cli import attach
             self._client = attach(self.socket_url, False)
         try:
-            return self._client._get("/novatui/in-flight", "in_flight")
+            return self._client.service_in_flight()
         except NovaError:   # it stopped meanwhile
             return []
 

@@ -187,6 +187,10 @@ class HttpClient(Client):
     def in_flight(self):
         return []  # the service carries the work, not this process
 
+    def service_in_flight(self) -> list[dict]:
+        """What the service itself carries between steps (its Engine.in_flight)."""
+        return self._get("/novatui/in-flight", "in_flight")
+
     # -- requests --------------------------------------------------------------------------
     @staticmethod
     def _request_of(response: httpx.Response, uuid: str, action: str) -> Request:

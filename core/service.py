@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -60,6 +61,21 @@ def find_service(state_dir: Path) -> dict | None:
     if not isinstance(found, dict) or not isinstance(found.get("socket"), str):
         return None
     return found if _answers(found["socket"]) else None
+
+
+def wait_for_service(state_dir: Path, timeout: float, proc=None, poll: float = 0.05
+                     ) -> dict | None:
+    """Until the state dir's service answers (with `proc`, a subprocess.Popen: until that
+    process is the one that answers): its service.json. None when `proc` exits first or
+    the timeout passes (proc.poll() tells which)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = find_service(state_dir)
+        if found is not None and (proc is None or found.get("pid") == proc.pid):
+            return found
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            return None
+        time.sleep(poll)
 
 
 def check_no_service(state_dir: Path) -> None:

@@ -7,10 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from core.service import find_service
+from core.service import wait_for_service
 from tests.invariants import ROOT
 
 
@@ -49,14 +48,11 @@ class NovatuiProcess:
 
     def wait_serving(self, timeout: float) -> str:
         """Until this process is its state dir's service and answers: its socket's path."""
-        deadline = time.monotonic() + timeout
-        while (found := find_service(self.state_dir)) is None or found["pid"] != self.pid:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} did not answer within {timeout:.0f} s:\n"
-                                   f"{self.tail()}")
-            time.sleep(0.05)
+        found = wait_for_service(self.state_dir, timeout, self.proc)
+        if found is None and not self.alive():
+            raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
+        if found is None:
+            raise TimeoutError(f"{self.name} did not answer within {timeout:.0f} s:\n{self.tail()}")
         return found["socket"]
 
     def kill9(self) -> None:

@@ -6,10 +6,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from core.service import find_service
+from core.service import wait_for_service
 from tests.invariants import ROOT, cli_env
 
 
@@ -30,15 +29,11 @@ class ServeProcess:
         """Until the service answers on its socket; its service.json."""
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env or cli_env(),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = find_service(self.state_dir)
-            if found is not None and found["pid"] == self.proc.pid:
-                return found
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited {self.proc.returncode}: "
-                                     f"{self.proc.stderr.read()}")
-            time.sleep(0.05)
+        found = wait_for_service(self.state_dir, timeout, self.proc)
+        if found is not None:
+            return found
+        if self.proc.poll() is not None:
+            raise AssertionError(f"serve exited {self.proc.returncode}: {self.proc.stderr.read()}")
         self.proc.kill()
         raise AssertionError(f"serve did not answer within {timeout} s")
 
