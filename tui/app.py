@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,10 @@ from .screens.main import MainScreen
 from .widgets.split import load_prefs
 
 LOG_FLUSH_SECONDS = 0.1
+# Lines that keep coming (a script's burst) reach the panes at most this often: each write
+# scrolls a pane and repaints it, and at 10 a second those paints were most of the
+# console's CPU in a burst. The first lines after a calm still go within LOG_FLUSH_SECONDS.
+LOG_BURST_SECONDS = 0.3
 CONNECT_WAIT_SECONDS = 10.0   # for the first snapshot of an attached client
 FIRST_PAINT_WAIT_SECONDS = 2.0
 USER_PREFS_DIR = Path("~/.config/novatui")
@@ -66,6 +71,8 @@ class NovaApp(App):
         self._rung = False
         self._connected = threading.Event()
         self._last_line_at: float | None = None
+        self._lines_flowing = False   # the last look at the feed found lines
+        self._lines_written_at = 0.0
         self._lost: str | None = None   # why the service was lost, while it is
         self._requests = ThreadPoolExecutor(1, thread_name_prefix="novatui-request")  # in order
         # On the way out, let the steps this console started reach a resting state (True)
@@ -205,6 +212,14 @@ class NovaApp(App):
         self._show_title()
 
     def _flush_logs(self, history: list | None = None) -> None:
+        if history is None:
+            if not self.feed.lines:
+                self._lines_flowing = False
+                return
+            now = time.monotonic()
+            if self._lines_flowing and now - self._lines_written_at < LOG_BURST_SECONDS:
+                return
+            self._lines_flowing, self._lines_written_at = True, now
         if self.feed.events:  # rows first: a line names its instance and host from them
             self.on_client_events()
         batch = self.feed.batch(history)
