@@ -61,6 +61,15 @@ async def off_loop(fn: Callable, *args, **kwargs) -> Any:
         None, functools.partial(fn, *args, **kwargs))
 
 
+async def read_row(store, fn: Callable, *args) -> Any:
+    """A read of one row by its key. SQLite in WAL mode never makes a reader wait for a
+    writer, and the hop to a worker thread and back cost more than the read: on the loop.
+    PostgreSQL's is a round trip to the server: on a worker thread."""
+    if store.dialect == "sqlite":
+        return fn(*args)
+    return await off_loop(fn, *args)
+
+
 class UnsupportedMediaType(NovaError):
     code = 415
 

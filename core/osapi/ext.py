@@ -14,7 +14,7 @@ from ..client import console_info, instance_detail, xml_sentence
 from ..errors import NotFound
 from ..logs import read_tail
 from .actions_map import shown, shown_repr
-from .common import ENGINE, READ_ONLY, BadRequest, fault, off_loop
+from .common import ENGINE, READ_ONLY, BadRequest, fault, off_loop, read_row
 from ..events import log_fields
 from .events import HUB
 
@@ -107,7 +107,7 @@ async def wait_request(request: web.Request) -> web.Response:
     deadline = time.monotonic() + timeout
     while True:
         finished = hub.finished
-        action = await off_loop(store.get_action, rid)
+        action = await read_row(store, store.get_action, rid)
         if action is None:
             raise NotFound(f"Request {shown(rid)} could not be found.")
         left = deadline - time.monotonic()
