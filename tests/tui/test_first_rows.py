@@ -1,0 +1,77 @@
+"""The first rows are never painted under their columns' labels' widths (the issue "garbled
+first rows at start-up": `vm00  97 … cmp1` for `vm0000  9ac28d4e … cmp12`), whichever comes
+first: the table's first layout, or the first picture's rows (a console's first picture can
+be applied before its screen is laid out)."""
+from __future__ import annotations
+
+import re
+
+from textual.app import App
+
+from tui.widgets.instances_table import InstancesTable
+
+NOW = 1793520000.0
+ROWS = 40   # more than a screenful: rows below the first screen are never painted here
+
+
+def record(n: int) -> dict:
+    return {"uuid": f"{n:08x}-0000-4000-8000-000000000000", "name": f"vm{n:04d}",
+            "vm_state": "active", "task_state": None, "power_state": 1, "host": f"cmp{n % 20}",
+            "flavor": "m1.tiny", "image": "cirros", "ip": f"10.0.{n // 250}.{n % 250 + 2}",
+            "locked": False, "created_at": NOW - 60 * n, "updated_at": NOW, "progress": None,
+            "deleted_at": None}
+
+
+class OneTable(App):
+    """An instances table that records every line it paints."""
+
+    def __init__(self, early: bool) -> None:
+        super().__init__()
+        self.early = early
+        self.painted: list[str] = []
+
+    def compose(self):
+        table = InstancesTable()
+        paint = table.render_line
+        table.render_line = lambda y: self._keep(paint(y))
+        yield table
+
+    def _keep(self, strip):
+        self.painted.append(strip.text)
+        return strip
+
+    def on_mount(self) -> None:
+        table = self.query_one(InstancesTable)
+        if self.early:   # the columns are there, the table is not laid out yet
+            assert table.columns and not table.size
+            self.apply()
+
+    def apply(self) -> None:
+        self.query_one(InstancesTable).upsert([record(n) for n in range(ROWS)], "uuid")
+
+
+def garbled(lines: list[str]) -> list[str]:
+    """Painted rows whose name or ID is cut."""
+    return [line for line in lines if line.lstrip().startswith("vm")
+            and not re.match(r"\s*vm\d{4}\s+[0-9a-f]{8}\s", line)]
+
+
+async def test_rows_before_the_first_layout_paint_at_their_measured_widths():
+    app = OneTable(early=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        table = app.query_one(InstancesTable)
+        assert table.columns["name"].width == len("vm0000")
+        assert any("vm0000" in line for line in app.painted)
+        assert garbled(app.painted) == []
+
+
+async def test_rows_after_the_first_layout_paint_at_their_measured_widths():
+    app = OneTable(early=False)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        assert app.painted and not any("vm0000" in line for line in app.painted)   # no rows yet
+        app.apply()
+        await pilot.pause()
+        assert any("vm0000" in line for line in app.painted)
+        assert garbled(app.painted) == []
