@@ -84,7 +84,7 @@ class DiffTable(FastTable):
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
             self.add_column(label, key=key, width=self._natural[key])
-        self.set_interval(SHRINK_SECONDS, self._shrink)
+        self.shrink_timer = self.set_interval(SHRINK_SECONDS, self._shrink)
 
     # -- subclasses --------------------------------------------------------------------
     def cells(self, record: dict) -> tuple:
