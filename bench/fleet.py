@@ -80,6 +80,12 @@ def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -
             pane.start()
             out["start"], screen = pane.wait(full_table(n, name(0, n)), 120, since=t0)
             out["garbled"] = bool(garbled_rows(screen))
+            if out["garbled"]:
+                # tmux ignores the synchronized-output marks around a frame: a capture can
+                # catch one half drawn (rows cut mid-line, whole 20 ms later). Garbled is
+                # what a second look still shows.
+                time.sleep(0.05)
+                out["garbled"] = bool(garbled_rows(screen := pane.screen()))
             if out["garbled"]:   # kept to be looked at: it is rare
                 with open(Path(tempfile.gettempdir()) / "novatui-fleet-garbled.txt", "a") as f:
                     f.write(f"{n} {mode} launch {trial}\n{screen}\n")
