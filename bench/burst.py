@@ -1,0 +1,106 @@
+"""A script's burst with the console open, and where its CPU goes: the real `novatui` in a
+tmux pane at 200x50 on 1,000 instances / 20 simulated hosts (embedded: the console starts
+its own service), a script sending 1,000 pauses then 1,000 unpauses by id, one request
+after another, each waited for (bench/fleet.py's bulk row). Per launch: requests per second,
+and CPU milliseconds per request of the console, its service and the script.
+
+The script's CPU per request is the same work in every launch: the other figures divided
+by it say what changed when the machine's speed does not (these machines' speed varies by
+2x from one minute to the next).
+
+--root DIR measures the `core` and `tui` found in DIR as well (e.g. `git archive REV core
+tui | tar -x -C DIR`), for before/after figures: launches alternate between the copies, so
+that a busy machine weighs on both alike. Usage:
+  python bench/burst.py [--launches 5] [--root DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.engine_ops import write_inventory  # noqa: E402
+from bench.fleet import NOVATUI, bulk_pauses, name, populate  # noqa: E402
+from bench.fleet_screen import full_table  # noqa: E402
+from bench.tmux import Pane, cpu_seconds, kill_server, reap  # noqa: E402
+from core.cli import attach  # noqa: E402
+from core.service import wait_for_service  # noqa: E402
+
+N, HOSTS = 1000, 20
+
+
+def launch(src: Path, root: Path, trial: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="novatui-burst-") as tmp:
+        work = Path(tmp)
+        write_inventory(work / "hosts.toml", HOSTS)
+        shutil.copytree(src / "state", work / "state", symlinks=True)
+        os.sync()
+        argv = [*NOVATUI, "--config", str(work / "hosts.toml"), "--state-dir", str(work / "state")]
+        pane = Pane(f"burst{trial}", argv, str(root))   # the cwd's core and tui are imported
+        service = None
+        try:
+            pane.start()
+            pane.wait(full_table(N, name(0, N)), 120)
+            found = wait_for_service(work / "state", 60)
+            if found is None:
+                raise TimeoutError(f"no service answered for {work / 'state'}")
+            service = found["pid"]
+            time.sleep(2.0)
+            script = attach(f"unix:{work / 'state' / 'api.sock'}", False)
+            try:
+                uuids = sorted(i["uuid"] for i in script.instances())[:N]
+                before = cpu_seconds(pane.pid), cpu_seconds(service), time.process_time()
+                rate = bulk_pauses(script, uuids, 1)   # pauses, then unpauses: 2 x N requests
+                after = cpu_seconds(pane.pid), cpu_seconds(service), time.process_time()
+            finally:
+                script.close()
+            console, served, scripted = (1000 * (a - b) / (2 * N) for a, b in zip(after, before))
+            return {"rate": rate, "console": console, "service": served, "script": scripted}
+        finally:
+            pane.close()
+            if service is not None:
+                reap(service)
+
+
+def report(label: str, runs: list[dict]) -> None:
+    med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+    ratio = lambda key: statistics.median(r[key] / r["script"] for r in runs)  # noqa: E731
+    print(f"{label}: {med('rate'):.0f} requests/s (1 sender); CPU per request: console "
+          f"{med('console'):.2f} ms ({ratio('console'):.2f}x the script's), service "
+          f"{med('service'):.2f} ms ({ratio('service'):.2f}x), script {med('script'):.2f} ms "
+          f"({len(runs)} launches)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--launches", type=int, default=5)
+    ap.add_argument("--root", type=Path, action="append", default=[],
+                    help="also measure the core and tui found in this folder (repeatable)")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "novatui-fleet")
+    args = ap.parse_args()
+    roots = [ROOT, *(r.resolve() for r in args.root)]
+    src = populate(args.cache, N, HOSTS)
+    runs: dict[Path, list[dict]] = {r: [] for r in roots}
+    try:
+        for trial in range(args.launches):
+            for root in roots:
+                runs[root].append(out := launch(src, root, trial))
+                print(f"{root} launch {trial}: {out['rate']:.0f}/s, console {out['console']:.2f} "
+                      f"ms, service {out['service']:.2f} ms, script {out['script']:.2f} ms",
+                      flush=True)
+    finally:
+        kill_server()
+    for root in roots:
+        report("this checkout" if root == ROOT else str(root), runs[root])
+
+
+if __name__ == "__main__":
+    main()
