@@ -31,7 +31,7 @@ def test_the_peek_reads_what_the_store_reads(engine, state_dir):
     launch(engine, "kept")
     moved = act(engine, "migrate", launch(engine, "moved")["uuid"])   # holds its source
     assert moved["task_state"] is None and moved["vm_state"] == "resized"
-    engine.request("pause", "kept")
+    engine.wait(engine.request("pause", "kept"))   # at rest: the two reads see one state
     store, peek = Store(state_dir / "novatui.db", read_only=True), StorePeek(state_dir / "novatui.db")
     try:
         assert peek.list_instances() == store.list_instances()
