@@ -16,8 +16,6 @@ that a busy machine weighs on both alike. Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -27,47 +25,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_ops import write_inventory  # noqa: E402
-from bench.fleet import NOVATUI, bulk_pauses, name, populate  # noqa: E402
+from bench.fleet import bulk_pauses, console, name, populate  # noqa: E402
 from bench.fleet_screen import full_table  # noqa: E402
-from bench.tmux import Pane, cpu_seconds, kill_server, reap  # noqa: E402
-from core.cli import attach  # noqa: E402
-from core.service import wait_for_service  # noqa: E402
+from bench.tmux import cpu_seconds, kill_server  # noqa: E402
 
 N, HOSTS = 1000, 20
 
 
 def launch(src: Path, root: Path, trial: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="novatui-burst-") as tmp:
-        work = Path(tmp)
-        write_inventory(work / "hosts.toml", HOSTS)
-        shutil.copytree(src / "state", work / "state", symlinks=True)
-        os.sync()
-        argv = [*NOVATUI, "--config", str(work / "hosts.toml"), "--state-dir", str(work / "state")]
-        pane = Pane(f"burst{trial}", argv, str(root))   # the cwd's core and tui are imported
-        service = None
+    with console(src, HOSTS, "embedded", trial, root) as run:
+        run.pane.start()
+        run.pane.wait(full_table(N, name(0, N)), 120)
+        console_pid, service = run.pane.pid, run.service_pid()
+        time.sleep(2.0)
+        script = run.script()
         try:
-            pane.start()
-            pane.wait(full_table(N, name(0, N)), 120)
-            found = wait_for_service(work / "state", 60)
-            if found is None:
-                raise TimeoutError(f"no service answered for {work / 'state'}")
-            service = found["pid"]
-            time.sleep(2.0)
-            script = attach(f"unix:{work / 'state' / 'api.sock'}", False)
-            try:
-                uuids = sorted(i["uuid"] for i in script.instances())[:N]
-                before = cpu_seconds(pane.pid), cpu_seconds(service), time.process_time()
-                rate = bulk_pauses(script, uuids, 1)   # pauses, then unpauses: 2 x N requests
-                after = cpu_seconds(pane.pid), cpu_seconds(service), time.process_time()
-            finally:
-                script.close()
-            console, served, scripted = (1000 * (a - b) / (2 * N) for a, b in zip(after, before))
-            return {"rate": rate, "console": console, "service": served, "script": scripted}
+            uuids = sorted(i["uuid"] for i in script.instances())[:N]
+            before = cpu_seconds(console_pid), cpu_seconds(service), time.process_time()
+            rate = bulk_pauses(script, uuids, 1)   # pauses, then unpauses: 2 x N requests
+            after = cpu_seconds(console_pid), cpu_seconds(service), time.process_time()
         finally:
-            pane.close()
-            if service is not None:
-                reap(service)
+            script.close()
+    ms = [1000 * (a - b) / (2 * N) for a, b in zip(after, before)]
+    return {"rate": rate, "console": ms[0], "service": ms[1], "script": ms[2]}
 
 
 def report(label: str, runs: list[dict]) -> None:

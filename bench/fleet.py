@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,72 +59,103 @@ def name(i: int, n: int) -> str:
     return f"vm{i:04d}"
 
 
-def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -> dict:
-    """One launch of the console on a fresh copy of the populated state: its figures."""
-    from core.cli import attach
+class Launch:
+    """A console in a tmux pane on a fresh copy of the populated state (embedded: it starts
+    its own service; attached: a `novatui serve` runs first). `root`: the checkout whose
+    core and tui the console and its service import (their working directory)."""
+
+    def __init__(self, work: Path, trial: int, root: Path = ROOT):
+        self.state = work / "state"
+        self.base = [*NOVATUI, "--config", str(work / "hosts.toml"), "--state-dir", str(self.state)]
+        self.pane = Pane(f"fleet{trial}", self.base, str(root))
+        self.serve: subprocess.Popen | None = None
+        self.service: int | None = None
+
+    def service_pid(self) -> int:
+        """The pid of the service that answers for the state dir (embedded: the console's
+        child)."""
+        from core.service import wait_for_service
+        if self.service is None:
+            found = wait_for_service(self.state, 60)
+            if found is None:
+                raise TimeoutError(f"no service answered for {self.state}")
+            self.service = found["pid"]
+        return self.service
+
+    def script(self):
+        from core.cli import attach
+        return attach(f"unix:{self.state / 'api.sock'}", False)
+
+
+@contextmanager
+def console(src: Path, hosts_n: int, mode: str, trial: int, root: Path = ROOT):
+    """Yields a Launch whose console has not started yet (pane.start() is the caller's, so
+    that it can time it); stops the console and its service after."""
     from core.service import wait_for_service
     with tempfile.TemporaryDirectory(prefix="novatui-fleet-") as tmp:
         work = Path(tmp)
         write_inventory(work / "hosts.toml", hosts_n)   # the product's defaults
         shutil.copytree(src / "state", work / "state", symlinks=True)
         os.sync()   # the copy (4 GB at 5,000: disks) is written out now, not during the start
-        base = [*NOVATUI, "--config", str(work / "hosts.toml"), "--state-dir", str(work / "state")]
-        out: dict = {}
-        serve = service = None
-        if mode == "attached":
-            serve = subprocess.Popen([*base, "serve"], cwd=ROOT, stderr=subprocess.DEVNULL)
-            if wait_for_service(work / "state", 120, serve) is None:
-                raise RuntimeError(f"novatui serve did not start (exit {serve.poll()})")
-        pane = Pane(f"fleet{trial}", base, str(ROOT))
+        run = Launch(work, trial, root)
         try:
-            t0 = time.perf_counter()
-            pane.start()
-            out["start"], screen = pane.wait(full_table(n, name(0, n)), 120, since=t0)
-            out["garbled"] = bool(garbled_rows(screen))
-            if out["garbled"]:
-                # tmux ignores the synchronized-output marks around a frame: a capture can
-                # catch one half drawn (rows cut mid-line, whole 20 ms later). Garbled is
-                # what a second look still shows.
-                time.sleep(0.05)
-                out["garbled"] = bool(garbled_rows(screen := pane.screen()))
-            if out["garbled"]:   # kept to be looked at: it is rare
-                with open(Path(tempfile.gettempdir()) / "novatui-fleet-garbled.txt", "a") as f:
-                    f.write(f"{n} {mode} launch {trial}\n{screen}\n")
-            time.sleep(1.0)
-            out["garbled_after_1s"] = bool(garbled_rows(pane.screen()))
-            pane.keys("G")
-            out["last_row"], _ = pane.wait(lambda s: name(n - 1, n) in rows(s, "instances"))
-            pane.keys("Home")
-            pane.wait(lambda s: name(0, n) in rows(s, "instances"))
-            found = wait_for_service(work / "state", 60)  # embedded: the console's child
-            if found is None:
-                raise TimeoutError(f"no service answered for {work / 'state'}")
-            service = found["pid"]
-            pids = [pane.pid, service]
-            time.sleep(2.0)
-            out["idle"] = idle_cpu(pids, 10.0)
-            out["key"] = [press(pane, k, name(0, n), status) for k, status in KEYS * 3]
-            script = attach(f"unix:{work / 'state' / 'api.sock'}", False)
-            try:
-                out["other"] = others(pane, script, [name(i, n) for i in range(1, 11)])
-                out["host"] = hosts(pane, script, "h01")
-                out["cli"] = cli(base, name(11, n))
-                if bulk:
-                    uuids = sorted(i["uuid"] for i in script.instances())[:1000]
-                    out["bulk"] = bulk_pauses(script, uuids, 1)
-                    out["bulk8"] = bulk_pauses(script, uuids, 8)
-            finally:
-                script.close()
-            out["rss"] = page_through(pane, n)
-            out["rss_service"] = rss_mb(service)
+            if mode == "attached":
+                run.serve = subprocess.Popen([*run.base, "serve"], cwd=root,
+                                             stderr=subprocess.DEVNULL)
+                if wait_for_service(run.state, 120, run.serve) is None:
+                    raise RuntimeError(f"novatui serve did not start (exit {run.serve.poll()})")
+            yield run
         finally:
-            pane.close()
-            if serve:
-                serve.terminate()
-                serve.wait(120)
-            elif service is not None:   # the console's child: it stops with the console
-                reap(service)
-        return out
+            run.pane.close()
+            if run.serve:
+                run.serve.terminate()
+                run.serve.wait(120)
+            elif run.service is not None:   # the console's child: it stops with the console
+                reap(run.service)
+
+
+def launch(src: Path, n: int, hosts_n: int, mode: str, trial: int, bulk: bool) -> dict:
+    """One launch of the console on a fresh copy of the populated state: its figures."""
+    out: dict = {}
+    with console(src, hosts_n, mode, trial) as run:
+        pane = run.pane
+        t0 = time.perf_counter()
+        pane.start()
+        out["start"], screen = pane.wait(full_table(n, name(0, n)), 120, since=t0)
+        out["garbled"] = bool(garbled_rows(screen))
+        if out["garbled"]:
+            # tmux ignores the synchronized-output marks around a frame: a capture can
+            # catch one half drawn (rows cut mid-line, whole 20 ms later). Garbled is
+            # what a second look still shows.
+            time.sleep(0.05)
+            out["garbled"] = bool(garbled_rows(screen := pane.screen()))
+        if out["garbled"]:   # kept to be looked at: it is rare
+            with open(Path(tempfile.gettempdir()) / "novatui-fleet-garbled.txt", "a") as f:
+                f.write(f"{n} {mode} launch {trial}\n{screen}\n")
+        time.sleep(1.0)
+        out["garbled_after_1s"] = bool(garbled_rows(pane.screen()))
+        pane.keys("G")
+        out["last_row"], _ = pane.wait(lambda s: name(n - 1, n) in rows(s, "instances"))
+        pane.keys("Home")
+        pane.wait(lambda s: name(0, n) in rows(s, "instances"))
+        service = run.service_pid()
+        time.sleep(2.0)
+        out["idle"] = idle_cpu([pane.pid, service], 10.0)
+        out["key"] = [press(pane, k, name(0, n), status) for k, status in KEYS * 3]
+        script = run.script()
+        try:
+            out["other"] = others(pane, script, [name(i, n) for i in range(1, 11)])
+            out["host"] = hosts(pane, script, "h01")
+            out["cli"] = cli(run.base, name(11, n))
+            if bulk:
+                uuids = sorted(i["uuid"] for i in script.instances())[:1000]
+                out["bulk"] = bulk_pauses(script, uuids, 1)
+                out["bulk8"] = bulk_pauses(script, uuids, 8)
+        finally:
+            script.close()
+        out["rss"] = page_through(pane, n)
+        out["rss_service"] = rss_mb(service)
+    return out
 
 
 def press(pane: Pane, key: str, row: str, status: str) -> float:
