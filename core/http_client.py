@@ -2,29 +2,24 @@
 socket or TCP). Reads use novatui's extension (/novatui), changes go through Nova's Compute
 API (/v2.1) and the Glance subset (/image), events come as Server-Sent Events.
 
-Sync httpx: the CLI calls it directly, the console from worker threads. It imports neither
-the engine nor libvirt, so that the CLI starts fast when a service runs."""
+Synchronous (core/http_wire.py): the CLI calls it directly, the console from worker threads.
+It imports neither the engine nor libvirt, so that the CLI starts fast when a service runs."""
 from __future__ import annotations
 
 import re
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
 
-# httpx imports its own command-line tool on import (rich, click, pygments: ~40 ms of a CLI
-# call's start-up) and falls back to a stub when that import fails. We never run it.
-sys.modules.setdefault("httpx._main", None)
-import httpx  # noqa: E402
-
-from .actions import ACTIONS  # noqa: E402
-from .client import Client, Listener  # noqa: E402
-from .errors import (Conflict, InstanceInvalidState, InstanceIsLocked, InvalidInput,  # noqa: E402
-                     NotFound, NovaError, ReadOnly)
-from .events import Request  # noqa: E402
-from .logs import LogLine  # noqa: E402
+from .actions import ACTIONS
+from .client import Client, Listener
+from .errors import (Conflict, InstanceInvalidState, InstanceIsLocked, InvalidInput, NotFound,
+                     NovaError, ReadOnly)
+from .events import Request
+from .http_wire import Answer, TransportError, Wire
+from .logs import LogLine
 
 # The event stream (core/http_events.py) is imported by the first subscriber: a CLI call
 # never reads it.
@@ -56,13 +51,13 @@ ERRORS: dict[int, Callable[[str], NovaError]] = {
 QUOTED_CHARS = 80   # what a message quotes of a body that is not the service's JSON
 
 
-def _where(response: httpx.Response) -> str:
+def _where(response: Answer) -> str:
     """'GET http://host/path: HTTP 502 Bad Gateway', for a message about a response."""
-    return f"{response.request.method} {response.request.url}: HTTP {response.status_code} " \
+    return f"{response.method} {response.url}: HTTP {response.status_code} " \
            f"{response.reason_phrase}".rstrip()
 
 
-def _quoted(response: httpx.Response) -> str:
+def _quoted(response: Answer) -> str:
     """The start of a body, on one line."""
     try:
         text = " ".join(response.text.split())
@@ -73,7 +68,7 @@ def _quoted(response: httpx.Response) -> str:
     return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 3] + "..."
 
 
-def error_of(response: httpx.Response) -> NovaError:
+def error_of(response: Answer) -> NovaError:
     """Nova's fault body ({"itemNotFound": {"code": 404, "message": ...}}) as core.errors'
     exception, with the service's message; any other answer (a proxy's HTML page) is one
     line naming the URL and the status."""
@@ -87,7 +82,7 @@ def error_of(response: httpx.Response) -> NovaError:
     return ERRORS.get(response.status_code, NovaError)(message)
 
 
-def body_of(response: httpx.Response, *keys: str):
+def body_of(response: Answer, *keys: str):
     """The JSON body of a response, down `keys`; one line naming the URL and the status
     when it is not the service's JSON (a proxy's page, a redirect)."""
     try:
@@ -119,25 +114,16 @@ class HttpClient(Client):
             self._headers["X-Auth-Token"] = token
         if read_only:
             self._headers["X-Novatui-Read-Only"] = "1"
-        self._http = self._new_http()
+        self._http = Wire(url, socket_path, self._headers)
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._stream: EventStream | None = None
 
-    def _new_http(self) -> httpx.Client:
-        base = "http://localhost" if self.socket_path else self.url.rstrip("/")
-        # Plain HTTP (the Unix socket, or an http:// URL) never does TLS: no need for the CA
-        # bundle, whose loading is ~25 ms of each CLI call. An https:// URL is verified.
-        verify = not (self.socket_path or base.lower().startswith("http://"))
-        transport = httpx.HTTPTransport(uds=self.socket_path, verify=verify)
-        return httpx.Client(base_url=base, transport=transport, headers=self._headers,
-                            timeout=httpx.Timeout(60.0, connect=5.0))
-
     # -- the wire ------------------------------------------------------------------------
-    def _call(self, method: str, path: str, **kw) -> httpx.Response:
+    def _call(self, method: str, path: str, **kw) -> Answer:
         try:
             response = self._http.request(method, path, **kw)
-        except httpx.TransportError as e:
+        except TransportError as e:
             from .http_events import reason_of
             raise ServiceUnavailable(reason_of(e, self.url)) from None
         if response.status_code >= 400:
@@ -193,7 +179,7 @@ class HttpClient(Client):
 
     # -- requests --------------------------------------------------------------------------
     @staticmethod
-    def _request_of(response: httpx.Response, uuid: str, action: str) -> Request:
+    def _request_of(response: Answer, uuid: str, action: str) -> Request:
         rid = response.headers.get("x-openstack-request-id")
         if not rid:
             raise NovaError(f"{_where(response)}: the answer has no x-openstack-request-id")
@@ -239,8 +225,7 @@ class HttpClient(Client):
         while True:
             poll = max(0.0, min(WAIT_POLL_SECONDS, deadline - time.monotonic()))
             action = self._get(f"/novatui/requests/{_path(rid)}", "action",
-                               params={"timeout": f"{poll:.3f}"},
-                               timeout=httpx.Timeout(poll + 30.0, connect=5.0))
+                               params={"timeout": f"{poll:.3f}"}, timeout=poll + 30.0)
             if action["finish_time"] is not None:
                 return action
             if time.monotonic() >= deadline:
@@ -277,7 +262,7 @@ class HttpClient(Client):
         self._call("PUT", f"/image/v2/images/{_path(str(image_id))}/file", content=chunks(),
                    headers={"Content-Type": "application/octet-stream",
                             "Content-Length": str(path.stat().st_size)},
-                   timeout=httpx.Timeout(None, connect=5.0))
+                   timeout=None)
         return self.image(image_id)
 
     def delete_image(self, ref):
@@ -291,7 +276,7 @@ class HttpClient(Client):
             self._listeners.append(listener)
             if self._stream is None:
                 from .http_events import EventStream
-                self._stream = EventStream(self._new_http(), self.url, self._emit)
+                self._stream = EventStream(self._http, self.url, self._emit)
                 self._stream.start()
 
     def unsubscribe(self, listener):
@@ -311,5 +296,4 @@ class HttpClient(Client):
             stream, self._stream = self._stream, None
         if stream is not None:
             stream.stop()
-            stream.client.close()
         self._http.close()

@@ -11,9 +11,8 @@ import socket
 import threading
 from typing import Callable, Iterable, Iterator
 
-import httpx
-
 from .events import ServiceBack, ServiceLost, Snapshot, event_from_dict
+from .http_wire import Answer, TransportError, Wire
 
 EVENTS_PATH = "/novatui/events"
 BACKOFF_FIRST, BACKOFF_MOST = 0.2, 2.0
@@ -59,15 +58,21 @@ def reason_of(exc: Exception, url: str) -> str:
     return f"cannot reach the novatui service at {url}: {detail}"
 
 
-class EventStream:
-    """One thread that reads the stream with `client` (an httpx.Client of its own) and calls
-    `emit` with every event, in order."""
+def lines_of(response) -> Iterator[str]:
+    """The lines of a streamed body, without their ends."""
+    while line := response.readline():
+        yield line.decode("utf-8").rstrip("\r\n")
 
-    def __init__(self, client: httpx.Client, url: str, emit: Callable[[object], None]):
-        self.client, self.url, self.emit = client, url, emit
+
+class EventStream:
+    """One thread that reads the stream through `wire` (on a connection of its own) and
+    calls `emit` with every event, in order."""
+
+    def __init__(self, wire: Wire, url: str, emit: Callable[[object], None]):
+        self.wire, self.url, self.emit = wire, url, emit
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._response: httpx.Response | None = None
+        self._socket: socket.socket | None = None
         self._answered = False   # the current connection has delivered a message
         self._thread = threading.Thread(target=self._run, name="novatui-events", daemon=True)
 
@@ -79,13 +84,10 @@ class EventStream:
         which wakes the reading thread at once."""
         self._stop.set()
         with self._lock:
-            response = self._response
-        if response is not None:
-            stream = response.extensions.get("network_stream")
-            sock = stream.get_extra_info("socket") if stream is not None else None
+            sock = self._socket
+        if sock is not None:
             try:
-                if sock is not None:
-                    sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         if self._thread.is_alive() and self._thread is not threading.current_thread():
@@ -101,7 +103,7 @@ class EventStream:
             self._answered = False
             try:
                 reason = self._read(lost)
-            except (httpx.HTTPError, OSError) as e:
+            except TransportError as e:
                 reason = reason_of(e, self.url)
             except (ValueError, KeyError, TypeError) as e:
                 reason = f"a bad event from {self.url}: {type(e).__name__}: {e}"
@@ -118,16 +120,17 @@ class EventStream:
 
     def _read(self, was_lost: bool) -> str:
         """Reads until the stream ends; why it ended."""
-        timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)
-        with self.client.stream("GET", EVENTS_PATH, timeout=timeout) as response:
+        with self.wire.stream(EVENTS_PATH, READ_TIMEOUT) as (response, sock):
             with self._lock:
-                self._response = response
+                self._socket = sock
+            if self._stop.is_set():   # stop() came before the socket was known
+                return f"the event stream from {self.url} was stopped"
             try:
-                if response.status_code != 200:
-                    response.read()
+                if response.status != 200:
+                    answer = Answer("GET", self.url, response, response.read())
                     return (f"the novatui service at {self.url} refused the event stream: "
-                            f"HTTP {response.status_code} {_message(response)}")
-                for event, data in sse_messages(response.iter_lines()):
+                            f"HTTP {answer.status_code} {_message(answer)}")
+                for event, data in sse_messages(lines_of(response)):
                     decoded = decode(event, data)
                     if not self._answered and was_lost:
                         self.emit(ServiceBack(self.url))
@@ -139,10 +142,10 @@ class EventStream:
                 return f"the novatui service at {self.url} ended the event stream"
             finally:
                 with self._lock:
-                    self._response = None
+                    self._socket = None
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: Answer) -> str:
     try:
         body = response.json()
         return next(iter(body.values()))["message"]

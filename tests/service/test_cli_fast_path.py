@@ -13,16 +13,17 @@ from tests.invariants import ROOT, cli_env
 from tests.service.process import ServeProcess
 
 HEAVY = ("libvirt", "paramiko", "sqlite3", "sqlalchemy", "alembic", "psycopg", "aiohttp",
-         "textual", "cliff", "core.engine", "core.store", "core.store_db", "core.config")
+         "textual", "cliff", "httpx", "httpcore", "core.engine", "core.store",
+         "core.store_db", "core.config")
 # Runs the CLI in a process of its own, counting the HTTP requests it sends.
 PROBE = """
 import json, sys
-from core import http_client
-asked, send = [], http_client.httpx.Client.send
-def counted(self, request, **kw):
-    asked.append(f"{request.method} {request.url.path}")
-    return send(self, request, **kw)
-http_client.httpx.Client.send = counted
+from core import http_wire
+asked, send = [], http_wire.Wire.request
+def counted(self, method, path, **kw):
+    asked.append(f"{method} {path}")
+    return send(self, method, path, **kw)
+http_wire.Wire.request = counted
 from core.cli import main
 rc = main(sys.argv[1:])
 print(json.dumps({"rc": rc, "modules": sorted(sys.modules), "asked": asked}))

@@ -7,6 +7,8 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -362,12 +364,30 @@ def test_image_create_bodies_nova_refuses_are_400(http, body, words):
 
 
 # -- 9: the client ------------------------------------------------------------------------
-def _client_answering(handler) -> HttpClient:
-    client = HttpClient("http://proxy.example:8774")
-    client._http.close()
-    client._http = httpx.Client(base_url="http://proxy.example:8774",
-                                transport=httpx.MockTransport(handler))
-    return client
+@contextmanager
+def _client_answering(status: int, body: bytes, content_type: str):
+    """An HttpClient of a real server on loopback (a proxy, say) that answers every request
+    with this status and body."""
+    class Answering(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = HttpClient(f"http://127.0.0.1:{server.server_port}")
+    try:
+        yield client
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize("status,body,content_type", [
@@ -378,29 +398,24 @@ def _client_answering(handler) -> HttpClient:
     (200, b"[]", "application/json"),
     (200, b"{}", "application/json"),
     (302, b"", "text/html"),
-], ids=["200-html", "200-not-utf8", "502-html", "200-list", "200-no-key", "302-empty"])
+    (200, b"<p>caf\xe9</p>", "text/html; charset=no-such-charset"),
+], ids=["200-html", "200-not-utf8", "502-html", "200-list", "200-no-key", "302-empty",
+        "200-unknown-charset"])
 def test_a_response_that_is_not_novas_json_is_one_line_naming_the_url(status, body,
                                                                       content_type):
-    client = _client_answering(lambda request: httpx.Response(
-        status, content=body, headers={"Content-Type": content_type}))
-    try:
+    with _client_answering(status, body, content_type) as client:
         with pytest.raises(NovaError) as caught:
             client.hosts()
         message = caught.value.message
-        assert "http://proxy.example:8774/novatui/hosts" in message, message
+        assert f"{client.url}/novatui/hosts" in message, message
         assert str(status) in message and "\n" not in message and len(message) < ECHO_LIMIT
-    finally:
-        client.close()
 
 
 def test_a_503_of_the_service_is_service_unavailable():
-    client = _client_answering(lambda request: httpx.Response(
-        503, json={"serviceUnavailable": {"code": 503, "message": "stopping"}}))
-    try:
+    body = b'{"serviceUnavailable": {"code": 503, "message": "stopping"}}'
+    with _client_answering(503, body, "application/json") as client:
         with pytest.raises(ServiceUnavailable, match="stopping"):
             client.hosts()
-    finally:
-        client.close()
 
 
 def _host(svc: Service, name: str) -> dict:
