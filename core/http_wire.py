@@ -77,6 +77,7 @@ class Wire:
         self._tls = parts.scheme.lower() == "https"
         self._host, self._port = parts.hostname or "localhost", parts.port
         self._prefix = parts.path.rstrip("/")
+        self.origin = f"{parts.scheme}://{parts.netloc}"   # an Answer's URL: origin + target
         self.headers = dict(headers or {})
         self.timeout, self.connect_timeout = timeout, connect_timeout
         self._idle: list[http.client.HTTPConnection] = []
@@ -139,23 +140,26 @@ class Wire:
             body = jsonlib.dumps(json, separators=(",", ":")).encode()
             sent["Content-Type"] = "application/json"
         read_timeout = self.timeout if timeout is ... else timeout
+        conn, reused = self._take()
         while True:
-            conn, reused = self._take()
             try:
                 conn.sock.settimeout(read_timeout)
                 conn.request(method, target, body=body, headers=sent)
                 response = conn.getresponse()
                 data = response.read()
-            except TransportError:
+            except TransportError as e:
                 conn.close()
-                if reused and method in RETRIED:
-                    continue
-                raise
+                # once, on a fresh connection; a timeout is the service's answer, not a
+                # connection it closed
+                if not reused or method not in RETRIED or isinstance(e, TimeoutError):
+                    raise
+                conn, reused = self._connect(), False
+                continue
             if response.will_close:
                 conn.close()
             else:
                 self._give_back(conn)
-            return Answer(method, self.base + target, response, data)
+            return Answer(method, self.origin + target, response, data)
 
     @contextmanager
     def stream(self, path: str, read_timeout: float

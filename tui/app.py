@@ -102,7 +102,7 @@ class NovaApp(App):
     def on_mount(self) -> None:
         self.main = MainScreen()
         self.push_screen(self.main)  # which calls start_up once it is mounted
-        self.set_interval(LOG_FLUSH_SECONDS, self._flush_logs)
+        self.set_interval(LOG_FLUSH_SECONDS, self._tick)
         self.set_interval(5.0, self._check_terminal)
         if not self.is_headless:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
@@ -196,6 +196,7 @@ class NovaApp(App):
             self.call_after_refresh(self._first_painted.set)
         for event in changes.service:
             self._service_changed(event)
+        self.feed.in_view = self.main.instances.keys_in_view()
 
     def _service_changed(self, event: object) -> None:
         if isinstance(event, ServiceLost):
@@ -210,6 +211,16 @@ class NovaApp(App):
             if not self.info:  # it was not there when the console started
                 self.load_info()
         self._show_title()
+
+    def _tick(self) -> None:
+        if self.feed.events and not self._rung:   # rows out of view, held since the last tick
+            self.on_client_events()
+        else:   # the view may have scrolled
+            try:
+                self.feed.in_view = self.main.instances.keys_in_view()
+            except NoMatches:
+                return
+        self._flush_logs()
 
     def _flush_logs(self, history: list | None = None) -> None:
         if history is None:

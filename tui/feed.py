@@ -35,17 +35,24 @@ class Feed:
         self.events: deque = deque()
         self.lines: deque = deque()
         self.history_shown = False     # live lines wait until the history is in front of them
+        # Instances whose changes wake the UI at once: the rows on screen, the cursor's, the
+        # marked ones. Swapped whole by the UI thread, read by the client threads.
+        self.in_view: frozenset[str] = frozenset()
         self._recent: deque = deque(maxlen=RECENT_KEYS)
         self._recent_set: set = set()
 
     # client threads: deque appends are atomic
     def put(self, event: object) -> bool:
-        """Queues an event; True when it is a state change the UI should be woken for."""
+        """Queues an event; True when the UI should be woken for it now. A change of an
+        instance out of view waits for the UI's next tick, with the others that came
+        meanwhile: a script's burst is applied ten times a second, not at every batch."""
         if isinstance(event, LogEmitted):
             self.lines.append(event.line)
             return False
+        if isinstance(event, ActionFinished) and event.ok:
+            return False   # the row's change tells it; only a failure is shown
         self.events.append(event)
-        return True
+        return not isinstance(event, InstanceChanged) or event.instance.get("uuid") in self.in_view
 
     # the UI thread
     def drain(self) -> Changes:

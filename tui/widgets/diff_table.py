@@ -108,6 +108,16 @@ class DiffTable(FastTable):
         key = self.selected_key
         return None if key is None else self.records.get(key)
 
+    def keys_in_view(self) -> frozenset[str]:
+        """The rows on screen, the cursor's and the marked ones: those whose changes must
+        show at once (the others may wait for the next tick)."""
+        top = int(self.scroll_y)
+        keys = {row.key.value for row in self.ordered_rows[top:top + self.size.height]}
+        keys.update(self.marked)
+        if (selected := self.selected_key) is not None:
+            keys.add(selected)
+        return frozenset(keys)
+
     def visible(self, record: dict, cells: tuple) -> bool:
         if self.scope is not None and not self.scope(record):
             return False

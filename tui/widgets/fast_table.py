@@ -115,7 +115,10 @@ class FastTable(DataTable):
                                    f"column_key={column_key!r}.")
         self._data[row_key][column_key] = value
         self._update_count += 1   # the render caches' key: this row renders anew
-        self.refresh_row(self._row_locations.get(row_key))
+        index = self._row_locations.get(row_key)
+        top = int(self.scroll_y)
+        if top - 1 <= index <= top + self.size.height:   # refresh_row's region: on screen only
+            self.refresh_row(index)
 
     # -- widths are the subclass's: no cell is measured ---------------------------------
     def _update_dimensions(self, new_rows) -> None:
