@@ -57,6 +57,9 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
         self._next_sync = 0.0
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._stepping = False  # in a step: the loop runs the calls queued meanwhile after it
+        # The power state a step of this service just committed, per instance, until the
+        # next lifecycle event of it (PeriodicOps._on_lifecycle).
+        self.committed_power: dict[str, int] = {}
 
     def call(self, fn: Callable, *args) -> Future:
         """Run a read-only driver call on this service's thread (callers never touch libvirt)."""
@@ -236,6 +239,7 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
         except Exception as e:  # noqa: BLE001 - every failure becomes a fault, as in Nova
             self._fail(job, event, e)
             return
+        self.committed_power[job.uuid] = inst["power_state"]
         self.changed(inst)
         self.notify(ActionFinished(job.ctx, job.uuid, action.name, True))
 

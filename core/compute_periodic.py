@@ -73,11 +73,21 @@ class PeriodicOps:
         """On libvirt's event thread: hand the event to this service's thread."""
         self.call(self._on_lifecycle, uuid, event)
 
+    # The power state a lifecycle event says the guest is in.
+    EVENT_POWER = {"Started": S.RUNNING, "Resumed": S.RUNNING, "Paused": S.PAUSED_POWER,
+                   "Stopped": S.SHUTDOWN}
+
     def _on_lifecycle(self, uuid: str, event: int) -> None:
+        name = self.LIFECYCLE.get(event)
+        if self.committed_power.pop(uuid, None) == self.EVENT_POWER.get(name, -1):
+            # The event of this service's own step, which committed that very power state:
+            # the sync would read the instance to find nothing to do (a script's burst:
+            # one read and one libvirt call less per request).
+            self.log.info(f"VM {name} (Lifecycle Event)", instance=uuid)
+            return
         inst = self.store.get_instance(uuid)
         if inst is None or inst["host"] != self.host.name or inst["deleted_at"] is not None:
             return
-        name = self.LIFECYCLE.get(event)
         if name in ("Started", "Paused", "Resumed", "Stopped", "Suspended"):
             self.log.info(f"VM {name} (Lifecycle Event)", instance=uuid)
         if inst["task_state"] is None:  # an operation in flight owns the state
@@ -125,6 +135,7 @@ class PeriodicOps:
             self.driver.power_off(inst["uuid"], 0)
             fields["power_state"] = S.SHUTDOWN
         if fields:
+            self.committed_power.pop(inst["uuid"], None)
             try:
                 self.changed(self.store.update_instance(inst["uuid"], expected_task_state=None,
                                                         **fields))

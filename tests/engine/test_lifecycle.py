@@ -9,7 +9,7 @@ from core import states as S
 from core.actions import ACTIONS
 from core.errors import InstanceInvalidState, InstanceIsLocked, NotFound
 from core.engine import Engine
-from tests.conftest import act, domain, launch, log_text, make_config
+from tests.conftest import act, domain, eventually, launch, log_text, make_config
 
 RUNNING = libvirt.VIR_DOMAIN_RUNNING
 PAUSED = libvirt.VIR_DOMAIN_PAUSED
@@ -149,6 +149,26 @@ def test_a_failing_libvirt_call_reverts_task_state_and_records_a_fault(tmp_path,
         "handle_lifecycle_events = true": "handle_lifecycle_events = false"})
     with Engine(quiet, state_dir) as engine:
         _failing_pause(engine, state_dir)
+
+
+def test_the_event_of_its_own_step_is_taken_as_read_and_the_next_one_is_synced(tmp_path,
+                                                                                state_dir):
+    """A step's own lifecycle event is not synced (the step committed that very power
+    state: no read, no libvirt call), but a change made behind the engine's back right after
+    is: its event finds the store out of date and corrects it (no periodic sync here)."""
+    with Engine(make_config(tmp_path, sync=3600), state_dir) as engine:
+        inst = act(engine, "pause", launch(engine, "ev")["name"])
+        compute = engine.computes[inst["host"]]
+        assert inst["power_state"] == S.PAUSED_POWER
+        paused = f"[instance: {inst['uuid']}] VM Paused (Lifecycle Event)"
+        assert eventually(lambda: paused in log_text(state_dir, "n-cpu"))
+        assert inst["uuid"] not in compute.committed_power   # the event took it
+        assert "does not match the vm_power_state" not in log_text(state_dir, "n-cpu")
+        domain(engine, inst).resume()   # behind the engine's back
+        assert eventually(lambda: engine.store.get_instance(inst["uuid"])["power_state"] == S.RUNNING)
+        cpu = log_text(state_dir, "n-cpu")
+        assert f"[instance: {inst['uuid']}] VM Resumed (Lifecycle Event)" in cpu
+        assert "the DB power_state (3) does not match the vm_power_state from the hypervisor (1)" in cpu
 
 
 def _failing_pause(engine, state_dir):
