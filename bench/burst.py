@@ -2,21 +2,24 @@
 tmux pane at 200x50 on 1,000 instances / 20 simulated hosts (embedded: the console starts
 its own service), a script sending 1,000 pauses then 1,000 unpauses by id, one request
 after another, each waited for (bench/fleet.py's bulk row). Per launch: requests per second,
-and CPU milliseconds per request of the console, its service and the script.
+and CPU milliseconds per request of the console, its service and the script (a process of
+its own, bench/burst_script.py, that uses the measured checkout's HTTP client).
 
 The script's CPU per request is the same work in every launch: the other figures divided
 by it say what changed when the machine's speed does not (these machines' speed varies by
 2x from one minute to the next).
 
 --root DIR measures the `core` and `tui` found in DIR as well (e.g. `git archive REV core
-tui | tar -x -C DIR`), for before/after figures: launches alternate between the copies, so
+tui | tar -x -C DIR`; the script's client is DIR's too), for before/after figures: launches alternate between the copies, so
 that a busy machine weighs on both alike. Usage:
   python bench/burst.py [--launches 5] [--root DIR]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,11 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fleet import bulk_pauses, console, name, populate  # noqa: E402
+from bench.fleet import console, name, populate  # noqa: E402
 from bench.fleet_screen import full_table  # noqa: E402
 from bench.tmux import cpu_seconds, kill_server  # noqa: E402
 
 N, HOSTS = 1000, 20
+SCRIPT = ROOT / "bench" / "burst_script.py"
 
 
 def launch(src: Path, root: Path, trial: int) -> dict:
@@ -38,16 +42,15 @@ def launch(src: Path, root: Path, trial: int) -> dict:
         run.pane.wait(full_table(N, name(0, N)), 120)
         console_pid, service = run.pane.pid, run.service_pid()
         time.sleep(2.0)
-        script = run.script()
-        try:
-            uuids = sorted(i["uuid"] for i in script.instances())[:N]
-            before = cpu_seconds(console_pid), cpu_seconds(service), time.process_time()
-            rate = bulk_pauses(script, uuids, 1)   # pauses, then unpauses: 2 x N requests
-            after = cpu_seconds(console_pid), cpu_seconds(service), time.process_time()
-        finally:
-            script.close()
+        before = cpu_seconds(console_pid), cpu_seconds(service)
+        # pauses, then unpauses: 2 x N requests, by the measured checkout's own client
+        done = subprocess.run([sys.executable, str(SCRIPT), str(run.state / "api.sock"), str(N)],
+                              cwd=root, capture_output=True, text=True, timeout=600, check=True)
+        after = cpu_seconds(console_pid), cpu_seconds(service)
+    out = json.loads(done.stdout)
     ms = [1000 * (a - b) / (2 * N) for a, b in zip(after, before)]
-    return {"rate": rate, "console": ms[0], "service": ms[1], "script": ms[2]}
+    return {"rate": out["rate"], "console": ms[0], "service": ms[1],
+            "script": 1000 * out["cpu"] / (2 * N)}
 
 
 def report(label: str, runs: list[dict]) -> None:
