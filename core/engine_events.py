@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from . import states as S
 from .events import (ActionFinished, HostChanged, InstanceChanged, LogEmitted, event_from_dict,
                      event_to_dict)
 from .hosts import host_views
@@ -15,6 +16,21 @@ from .logs import LogLine
 Listener = Callable[[object], None]
 HOSTS_AT_ONCE = 4   # more dirty hosts than this: one read of every host's view
 HOSTS_EVERY = 0.1   # host views are read at most this often (a console shows them so)
+# Task states that neither move an instance nor claim for it: going into or out of one
+# changes no host's usage (a host view sums the sizes of its live instances and the claims
+# of migrations in progress).
+IN_PLACE_TASKS = frozenset({None, *S.REBOOT_STATES, *S.HARD_REBOOT_STATES, S.PAUSING,
+                            S.UNPAUSING, S.SUSPENDING, S.RESUMING, S.POWERING_OFF,
+                            S.POWERING_ON})
+
+
+def usage_key(inst: dict) -> tuple:
+    """What of an instance its host's view depends on: a change that keeps it (a pause, a
+    reboot) does not make the host's view stale."""
+    task = inst.get("task_state")
+    return (inst.get("host"), inst.get("vcpus"), inst.get("memory_mb"), inst.get("root_gb"),
+            inst.get("deleted_at") is None, inst.get("vm_state") == S.RESIZED,
+            None if task in IN_PLACE_TASKS else task)
 
 
 class EventFanout:
@@ -30,12 +46,14 @@ class EventFanout:
         self._hosts_lock = threading.Lock()
         self._hosts_wake = threading.Event()
         self._hosts_sent: dict[str, dict] = {}
+        self._usage_keys: dict[str, tuple] = {}   # by uuid: usage_key as last seen
 
     def subscribe(self, listener: Listener) -> None:
         with self._listen_lock:
             self._listeners = self._listeners + [listener]
         with self._hosts_lock:
             self._hosts_sent.clear()   # the newcomer has seen none: the next view goes out
+        self._usage_keys.clear()       # untracked while nobody listened
 
     def unsubscribe(self, listener: Listener) -> None:
         with self._listen_lock:
@@ -79,7 +97,14 @@ class EventFanout:
             return
         self._emit(event)
         if isinstance(event, InstanceChanged) and event.instance.get("host"):
-            self._emit_host(event.instance["host"])
+            inst = event.instance
+            key = usage_key(inst)
+            if self._usage_keys.get(inst["uuid"]) != key:
+                if inst.get("deleted_at") is None:
+                    self._usage_keys[inst["uuid"]] = key
+                else:
+                    self._usage_keys.pop(inst["uuid"], None)
+                self._emit_host(inst["host"])
 
     def _emit_host(self, name: str) -> None:
         """The host's view is stale: the emitter thread reads and sends it."""

@@ -8,6 +8,7 @@ import pytest
 from core import states as S
 from core.actions import ACTIONS
 from core.errors import InstanceInvalidState, InstanceIsLocked, NotFound
+from core.events import HostChanged
 from core.engine import Engine
 from tests.conftest import act, domain, eventually, launch, log_text, make_config
 
@@ -223,3 +224,30 @@ def test_build_fails_for_good_after_max_attempts(engine, state_dir):
     assert engine.fault(inst["uuid"])["message"]
     assert engine.store.conn.execute("SELECT COUNT(*) FROM ip_allocations").fetchone()[0] == 0
     assert all(c.driver.conn.listAllDomains() == [] for c in engine.computes.values())
+
+
+def test_a_host_view_is_read_again_only_when_an_instance_change_can_change_it(engine,
+                                                                             monkeypatch):
+    """A pause or a reboot keeps its host's usage: the host's view is not read again for
+    it (a script's burst of them made the hosts' views be read ten times a second); a
+    launch, a resize and a delete change usage, and their host's view is."""
+    dirtied: list[str] = []
+    real = engine._emit_host
+    monkeypatch.setattr(engine, "_emit_host", lambda name: (dirtied.append(name), real(name)))
+    views: list[dict] = []
+    engine.subscribe(lambda e: views.append(e.host) if isinstance(e, HostChanged) else None)
+    inst = launch(engine, "usage")
+    assert inst["host"] in dirtied
+    for action in ("pause", "unpause", "reboot", "stop", "start"):
+        dirtied.clear()
+        act(engine, action, "usage")
+        assert dirtied == [], action
+    dirtied.clear()
+    act(engine, "resize", "usage", flavor="m1.small")
+    assert inst["host"] in dirtied or engine.store.get_instance(inst["uuid"])["host"] in dirtied
+    act(engine, "confirm_resize", "usage")
+    dirtied.clear()
+    act(engine, "delete", "usage")
+    assert dirtied
+    assert eventually(lambda: any(v["name"] == inst["host"] and v["instances"] == 0
+                                  for v in views))
