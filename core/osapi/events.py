@@ -21,6 +21,7 @@ MAX_QUEUED_BATCHES = 5000   # a client that reads slower than this is dropped; i
 # Batches go out at most this often: a burst of requests (a script's) costs a few wakeups of
 # the loop and a few messages a second, not several per request; a lone change goes at once.
 FLUSH_SPACING = 0.005
+KEEPALIVE = "keepalive"   # queued for a stream that has had nothing to send for a while
 
 
 def sse(event: str, data: object) -> bytes:
@@ -155,19 +156,23 @@ async def stream(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "no-cache"})
     await response.prepare(request)
     queue = hub.join()
+    # A comment now and then keeps proxies and the client's read timeout from ending a
+    # quiet stream; a task of its own, so that each batch is a plain get() (wait_for's
+    # task and timer at every batch were a tenth of the stream's CPU in a burst).
+    keepalive = asyncio.create_task(_keepalives(queue))
     try:
         snapshot = await off_loop(lambda: {"instances": engine.instances(),
                                            "hosts": engine.hosts()})
         await response.write(sse("snapshot", snapshot))
         while True:
-            try:
-                batch = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except asyncio.TimeoutError:
+            batch = await queue.get()
+            if batch is KEEPALIVE:
                 await response.write(b": keepalive\n\n")
                 continue
             while batch is not None and not queue.empty():
                 more = queue.get_nowait()
-                batch = None if more is None else batch + more
+                if more is not KEEPALIVE:
+                    batch = None if more is None else batch + more
             if batch is None:
                 # The service stops, or this client fell too far behind: end the stream.
                 # The client reconnects and starts again from a snapshot (and fetches the
@@ -178,8 +183,16 @@ async def stream(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, ConnectionError):
         pass
     finally:
+        keepalive.cancel()
         hub.leave(queue)
     return response
+
+
+async def _keepalives(queue: asyncio.Queue) -> None:
+    while True:
+        await asyncio.sleep(KEEPALIVE_SECONDS)
+        if queue.empty():
+            queue.put_nowait(KEEPALIVE)
 
 
 async def _start_hub(app: web.Application) -> None:
