@@ -88,6 +88,16 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def settle(pids: list[int], below: float = 5.0, limit: float = 60.0) -> float:
+    """Seconds until the processes used less than `below` % of a core together over one
+    second (their start-up work done: at 5,000 instances on a slow machine, several seconds
+    after the table shows); `limit` at most."""
+    t = time.perf_counter()
+    while time.perf_counter() - t < limit and idle_cpu(pids, 1.0) >= below:
+        pass
+    return time.perf_counter() - t
+
+
 def idle_cpu(pids: list[int], seconds: float = 10.0) -> float:
     """Percent of one core the processes used together over `seconds`."""
     before = sum(cpu_seconds(p) for p in pids)

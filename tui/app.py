@@ -69,6 +69,7 @@ class NovaApp(App):
         self.last_request: dict[str, str] = {}
         self.feed = Feed()
         self._rung = False
+        self._view_seen: tuple = ()   # the instances table's view_signature at the last look
         self._connected = threading.Event()
         self._last_line_at: float | None = None
         self._lines_flowing = False   # the last look at the feed found lines
@@ -217,9 +218,12 @@ class NovaApp(App):
             self.on_client_events()
         else:   # the view may have scrolled
             try:
-                self.feed.in_view = self.main.instances.keys_in_view()
+                table = self.main.instances
             except NoMatches:
                 return
+            if (seen := table.view_signature()) != self._view_seen:
+                self._view_seen = seen
+                self.feed.in_view = table.keys_in_view()
         self._flush_logs()
 
     def _flush_logs(self, history: list | None = None) -> None:

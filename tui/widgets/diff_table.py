@@ -108,6 +108,12 @@ class DiffTable(FastTable):
         key = self.selected_key
         return None if key is None else self.records.get(key)
 
+    def view_signature(self) -> tuple:
+        """What keys_in_view depends on, cheap to compare: the scroll, the height, the
+        cursor, the rows' order and the marks."""
+        return (int(self.scroll_y), self.size.height, self.cursor_coordinate.row,
+                self._order_version, self.row_count, frozenset(self.marked))
+
     def keys_in_view(self) -> frozenset[str]:
         """The rows on screen, the cursor's and the marked ones: those whose changes must
         show at once (the others may wait for the next tick)."""
