@@ -194,12 +194,15 @@ def hosts(pane: Pane, script, host: str) -> list[float]:
 
 
 def cli(base: list[str], row: str, runs: int = 3) -> list[float]:
-    exe = [str(Path(sys.executable).parent / "novatui"), *base[3:]]
+    """`novatui server pause` (then unpause) as whole processes, from this checkout: the
+    venv's `novatui` entry point would import whichever checkout is installed (editable),
+    not the one being measured."""
     out = []
     for _ in range(runs):
         for verb in ("pause", "unpause"):
             t = time.perf_counter()
-            subprocess.run([*exe, "server", verb, row], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([*base, "server", verb, row], check=True, cwd=ROOT,
+                           stdout=subprocess.DEVNULL)
             out.append(time.perf_counter() - t)
     return out
 

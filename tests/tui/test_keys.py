@@ -239,6 +239,9 @@ async def test_image_and_move_keys(console):
     def idle(vm_state):
         return lambda: _state(app, "mover")["vm_state"] == vm_state and _state(app, "mover")["task_state"] is None
 
+    def verify_resize():
+        return str(app.main.instances.get_row(inst["uuid"])[2]) == "VERIFY_RESIZE"
+
     await pilot.press("i")
     await _dialog_ok(pilot, app)  # the suggested name: mover-snap
     await until(pilot, lambda: any(i["name"] == "mover-snap" and i["status"] == "active"
@@ -267,12 +270,14 @@ async def test_image_and_move_keys(console):
     await pilot.press("e")
     await _dialog_ok(pilot, app)  # offered first: the next flavor up, m1.small
     await until(pilot, idle("resized"))
-    assert str(app.main.instances.get_row(inst["uuid"])[2]) == "VERIFY_RESIZE"
+    # the row follows the store's change by an event: the keys act on what the row shows
+    await until(pilot, verify_resize)
     await pilot.press("v")
     await until(pilot, idle("active"))
     assert _state(app, "mover")["flavor"] == "m1.tiny"
     await pilot.press("m")
     await until(pilot, idle("resized"))
+    await until(pilot, verify_resize)
     await pilot.press("c")
     await until(pilot, idle("active"))
     await pilot.press("M")  # the test driver cannot live migrate: said at once, nothing sent
