@@ -197,7 +197,10 @@ class NovaApp(App):
             self.call_after_refresh(self._first_painted.set)
         for event in changes.service:
             self._service_changed(event)
-        self.feed.in_view = self.main.instances.keys_in_view()
+        try:
+            self.feed.in_view = self.main.instances.keys_in_view()
+        except NoMatches:   # the screen is not composed yet, or is closing
+            pass
 
     def _service_changed(self, event: object) -> None:
         if isinstance(event, ServiceLost):
