@@ -3,21 +3,23 @@ mailbox table carries it, as here; with a broker, core/bus_broker.py.
 
 A cast is a row; a consumer claims the oldest row of its topic, handles it and deletes it.
 Casts inside one process wake the topic's consumer at once; casts from another process that
-shares the store (a second console, a script) are picked up on the consumer's next poll.
-Unclaimed messages outlive a restart, so submitted work still happens.
+shares the store (a second console, a script, an agent's given-back claim) are found by the
+process's one look at the store, once a LOOK_SECONDS, which wakes their consumers: the
+consumers themselves wait without a timer, so an idle process of fifty hosts does not wake
+fifty threads a second. Unclaimed messages outlive a restart, so submitted work still happens.
 """
 from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable
 
 from .store import Store
 
-POLL_SECONDS = 1.0   # casts of other processes sharing the store; our own wake at once
+POLL_SECONDS = 1.0   # a consume's default wait (the broker's bus: see core/bus_broker.py)
 LOOK_SECONDS = 0.9   # how stale the shared look at the store's unclaimed topics may be
+IDLE_WAIT_SECONDS = 60.0   # a consumer with nothing else to do (casts, wakes, the look wake it)
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,12 @@ class MessageBus:
         self._busy: set[str] = set()       # topics whose last claim saw more messages behind
         self._cast_to: set[str] = set()    # topics cast to (committed) or woken since their last claim
         self._look_lock = threading.Lock()
-        self._look_at = 0.0
         self._unclaimed_topics: set[str] = set()
+        self._looker: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def close(self) -> None:
-        pass
+        self._closed.set()
 
     def _event(self, topic: str) -> threading.Event:
         event = self._wakeups.get(topic)  # made once per topic, not once per message
@@ -91,6 +94,8 @@ class MessageBus:
         tried only when there may be one: a cast of this process was committed, the last
         claim saw more behind it (a burst), or the process's shared look at the store saw
         one (casts of other processes, and messages given back), or a wake()."""
+        if self._looker is None:
+            self._start_looking()
         wakeup = self._event(topic)
         if not self._may_have(topic):
             wakeup.wait(timeout)
@@ -112,21 +117,34 @@ class MessageBus:
         return Message(mid, topic, payload["method"], payload["request_id"], payload["args"])
 
     def _may_have(self, topic: str) -> bool:
-        return topic in self._cast_to or topic in self._busy or topic in self._unclaimed()
+        return topic in self._cast_to or topic in self._busy or topic in self._unclaimed_topics
 
-    def _unclaimed(self) -> set[str]:
-        """The topics with unclaimed messages, read at most once a poll for the whole process."""
+    def _start_looking(self) -> None:
         with self._look_lock:
-            if time.monotonic() >= self._look_at:
-                self._unclaimed_topics = self.store.unclaimed_topics()
-                self._look_at = time.monotonic() + LOOK_SECONDS
-            return self._unclaimed_topics
+            if self._looker is None:
+                self._looker = threading.Thread(target=self._look, name="novatui-bus-look",
+                                                daemon=True)
+                self._looker.start()
+
+    def _look(self) -> None:
+        """The process's look at the store, on its own thread: the topics with unclaimed
+        messages, and a wake for each of their consumers here."""
+        while not self._closed.wait(LOOK_SECONDS):
+            try:
+                topics = self.store.unclaimed_topics()
+            except Exception:  # noqa: BLE001 - locked for a moment (the next look), or closing
+                continue
+            with self._look_lock:
+                self._unclaimed_topics = topics
+            for topic in topics:
+                if (wakeup := self._wakeups.get(topic)) is not None:
+                    wakeup.set()
 
     def _claimed_all(self, topic: str) -> None:
         """A claim left nothing behind: the shared look's word that the topic has a message
         is out of date, and would have its consumer claim in vain until the next look."""
         with self._look_lock:
-            self._unclaimed_topics.discard(topic)
+            self._unclaimed_topics = self._unclaimed_topics - {topic}
 
     def done(self, message: Message) -> None:
         """The message is handled. Called inside the transaction that commits the step's

@@ -93,7 +93,7 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
         self.ready.set()
         while not stop.is_set():
             try:
-                msg = self.bus.consume(self.topic)
+                msg = self.bus.consume(self.topic, self._until_periodic())
                 if msg is not None:
                     self._stepping = True
                     try:
@@ -143,6 +143,12 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
         self.log.info(f"Compute service started on {self.host.name} ({self.driver.uri})")
         self.notify_host()
         return True
+
+    def _until_periodic(self) -> float:
+        """How long the loop may wait for a message (a cast, a call and a stop wake it):
+        until its next heartbeat or power-state sync."""
+        due = min(self._next_heartbeat, self._next_sync) if self.connected else self._next_heartbeat
+        return max(0.0, due - time.monotonic())
 
     def periodic(self) -> None:
         now = time.monotonic()

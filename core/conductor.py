@@ -6,7 +6,7 @@ import threading
 from typing import Callable
 
 from . import states as S
-from .bus import CONDUCTOR, Message, MessageBus, compute_topic
+from .bus import CONDUCTOR, IDLE_WAIT_SECONDS, Message, MessageBus, compute_topic
 from .config import Config
 from .crashpoints import crash_point
 from .errors import NoValidHost, UnexpectedTaskState
@@ -28,7 +28,7 @@ class Conductor:
     def serve(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                msg = self.bus.consume(CONDUCTOR)
+                msg = self.bus.consume(CONDUCTOR, IDLE_WAIT_SECONDS)   # a cast or a stop wakes it
                 if msg is None:
                     continue
                 try:

@@ -26,7 +26,9 @@ from core.events import ServiceLost, Snapshot
 from .commands import ActionCommands
 from .feed import Feed
 from .messages import ActionDone, ClientEvents, RequestFailed
+from .resting_timer import RestingTimer
 from .screens.main import MainScreen
+from .widgets.diff_table import DiffTable
 from .widgets.split import load_prefs
 
 LOG_FLUSH_SECONDS = 0.1
@@ -69,7 +71,8 @@ class NovaApp(App):
         self.last_request: dict[str, str] = {}
         self.feed = Feed()
         self._rung = False
-        self._view_seen: tuple = ()   # the instances table's view_signature at the last look
+        # Runs while the feed holds something (rows out of view, log lines): see _tick.
+        self._ticker: RestingTimer | None = None
         self._connected = threading.Event()
         self._last_line_at: float | None = None
         self._lines_flowing = False   # the last look at the feed found lines
@@ -103,7 +106,7 @@ class NovaApp(App):
     def on_mount(self) -> None:
         self.main = MainScreen()
         self.push_screen(self.main)  # which calls start_up once it is mounted
-        self.set_interval(LOG_FLUSH_SECONDS, self._tick)
+        self._ticker = RestingTimer(self, LOG_FLUSH_SECONDS, self._tick)
         self.set_interval(5.0, self._check_terminal)
         if not self.is_headless:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
@@ -178,9 +181,12 @@ class NovaApp(App):
         self._post_event(event)
 
     def _post_event(self, event: object) -> None:
-        if self.feed.put(event) and not self._rung:
-            self._rung = True
-            self.post_message(ClientEvents())
+        if self.feed.put(event):
+            if not self._rung:
+                self._rung = True
+                self.post_message(ClientEvents())
+        elif self._ticker is not None:
+            self._ticker.due_from_thread()
 
     def on_client_events(self, _: ClientEvents | None = None) -> None:
         """Drain and coalesce: the last state of each instance and host wins."""
@@ -217,17 +223,20 @@ class NovaApp(App):
         self._show_title()
 
     def _tick(self) -> None:
-        if self.feed.events and not self._rung:   # rows out of view, held since the last tick
+        """Rows out of view and log lines, held since the last tick. A tick that finds
+        nothing rests the timer: the next held thing starts it again."""
+        held = bool(self.feed.events or self.feed.lines)
+        if self.feed.events and not self._rung:
             self.on_client_events()
-        else:   # the view may have scrolled
-            try:
-                table = self.main.instances
-            except NoMatches:
-                return
-            if (seen := table.view_signature()) != self._view_seen:
-                self._view_seen = seen
-                self.feed.in_view = table.keys_in_view()
         self._flush_logs()
+        if not held and self._ticker is not None:
+            self._ticker.rest(lambda: bool(self.feed.events or self.feed.lines))
+
+    def on_diff_table_view_moved(self, event: DiffTable.ViewMoved) -> None:
+        """The instances table's rows on screen changed (a scroll, the cursor, a mark...):
+        their changes wake the console at once from now on."""
+        if event.table is self.main.instances:
+            self.feed.in_view = event.keys
 
     def _flush_logs(self, history: list | None = None) -> None:
         if history is None:

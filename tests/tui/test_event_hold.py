@@ -11,7 +11,10 @@ wakes the UI and is shown. What is proved here, on the real engine and console:
    applied by the next tick: deferred, not lost; with the real timer, within a few ticks;
  - a change of the cursor's row, of a row on screen and of a marked row shows with no tick;
  - a successful ActionFinished queues nothing; a failed one wakes and toasts;
- - after a scroll, the next tick makes `in_view` follow: a row scrolled into view wakes.
+ - after a scroll, the repaint makes `in_view` follow (no tick): a row scrolled into view
+   wakes;
+ - the tick rests while nothing is held (an idle console wakes for nothing), starts again
+   for the next held change or line, and rests again once they are shown.
 Most tests hold the timer (LOG_FLUSH_SECONDS = 30 s before the app mounts): no tick runs
 unless the test calls app._tick(), so "applied without a tick" is exact, not a race."""
 from __future__ import annotations
@@ -23,6 +26,7 @@ import threading
 import tui.app
 from core.events import ActionFinished, InstanceChanged
 from tests.conftest import launch, make_config
+from tui.widgets.diff_table import SHRINK_SECONDS
 from tests.tui.conftest import engine_of, open_console, select_row, until
 
 FAKES = 60   # rows below the real one: at 80x24 most of them are off screen
@@ -115,7 +119,7 @@ async def test_the_cursor_s_a_shown_and_a_marked_row_show_at_once(tmp_path, monk
         select_row(app, "real")
         await until(pilot, lambda: int(table.scroll_y) == 0)
         assert far in table.marked
-        app._tick()                                      # in_view: the mark and the scroll
+        await until(pilot, lambda: far in app.feed.in_view)   # the repaint: no tick
         shown = (rows[0], rows[3], far)                  # the cursor's, on screen, marked
         assert set(shown) <= app.feed.in_view and rows[FAR - 5] not in app.feed.in_view
         for uuid in shown:
@@ -139,18 +143,28 @@ async def test_a_successful_action_wakes_nothing_a_failed_one_is_shown(tmp_path,
         assert not any("reboot" in n.title and n is not note for n in app._notifications)
 
 
-async def test_after_a_scroll_the_next_tick_makes_in_view_follow(tmp_path, monkeypatch):
+async def test_after_a_scroll_the_repaint_makes_in_view_follow(tmp_path, monkeypatch):
     async with crowded(tmp_path, monkeypatch) as (app, pilot, rows):
         table, far, near = app.main.instances, rows[1 + FAR], rows[3]
         assert near in app.feed.in_view and far not in app.feed.in_view
         table.scroll_to(y=FAR - 2, animate=False)
-        await until(pilot, lambda: int(table.scroll_y) == FAR - 2)
-        assert far not in app.feed.in_view               # not before the tick
-        app._tick()
-        assert far in app.feed.in_view and near not in app.feed.in_view
+        await until(pilot, lambda: far in app.feed.in_view)   # no tick runs (held at 30 s)
+        assert near not in app.feed.in_view
         assert rows[0] in app.feed.in_view               # the cursor's row, scrolled off
         post(app, stopped(app, far))
         assert app._rung                                 # scrolled into view: wakes
         await until(pilot, lambda: status(app, far) == "SHUTOFF", timeout=2.0)
         post(app, stopped(app, near))
         assert not app._rung and status(app, near) == "ACTIVE"   # scrolled out: held
+
+
+async def test_the_tick_rests_while_nothing_is_held(tmp_path, monkeypatch):
+    async with crowded(tmp_path, monkeypatch, hold=False) as (app, pilot, rows):
+        table, logs = app.main.instances, app.main.logs
+        timers = (app._ticker, table.shrink_timer, app.main.hosts.shrink_timer, logs.scroll_watch)
+        await until(pilot, lambda: not any(t.running for t in timers), timeout=3 * SHRINK_SECONDS)
+        far = rows[1 + FAR]
+        post(app, stopped(app, far))
+        assert app._ticker.running                         # started by the held change
+        await until(pilot, lambda: status(app, far) == "SHUTOFF", timeout=1.0)
+        await until(pilot, lambda: not app._ticker.running, timeout=1.0)   # and rests again

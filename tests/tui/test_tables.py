@@ -58,7 +58,6 @@ async def test_cells_changed_in_place_widen_their_column_or_end_in_an_ellipsis(c
     line = line_of(table, inst["uuid"])
     assert "shelving_image_uploading 40%" in line or "…" in line
     assert_cells_fit(table)
-    table.shrink_timer.reset()   # the shrink due next is skipped: the next is 2-4 s away
     app.main.apply([_bump(table.records[inst["uuid"]], task_state=None, progress=None)], [])
     await pilot.pause(0.1)
     assert table.columns["task"].width > len("Task")   # no jump while tasks come and go

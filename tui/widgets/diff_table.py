@@ -17,8 +17,12 @@ from typing import Callable
 from rich.cells import cell_len
 from rich.text import Text
 from textual.events import Resize
+from textual.geometry import Region
+from textual.message import Message
+from textual.strip import Strip
 from textual.widgets.data_table import RowDoesNotExist
 
+from ..resting_timer import RestingTimer
 from .fast_table import FastTable
 
 
@@ -65,8 +69,15 @@ class DiffTable(FastTable):
     MIN_WIDTHS: dict[str, int] = {}               # may be cut (ending in …) down to this
     WANT_WIDTHS: dict[str, int] = {}              # ...but columns are hidden before these are
 
+    class ViewMoved(Message):
+        """The rows in view (keys_in_view) changed."""
+        def __init__(self, table: DiffTable, keys: frozenset[str]) -> None:
+            super().__init__()
+            self.table, self.keys = table, keys
+
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", fixed_columns=1, **kwargs)
+        self._view_seen: tuple = ()
         self.records: dict[str, dict] = {}
         self._shown: dict[str, tuple] = {}
         self.pattern: re.Pattern | None = None
@@ -84,7 +95,7 @@ class DiffTable(FastTable):
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
             self.add_column(label, key=key, width=self._natural[key])
-        self.shrink_timer = self.set_interval(SHRINK_SECONDS, self._shrink)
+        self.shrink_timer = RestingTimer(self, SHRINK_SECONDS, self._shrink)
 
     # -- subclasses --------------------------------------------------------------------
     def cells(self, record: dict) -> tuple:
@@ -113,6 +124,17 @@ class DiffTable(FastTable):
         cursor, the rows' order and the marks."""
         return (int(self.scroll_y), self.size.height, self.cursor_coordinate.row,
                 self._order_version, self.row_count, frozenset(self.marked))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Whatever moves the view (a scroll, a resize, the cursor, a sort, a filter, a
+        mark) repaints the table, and a calm table paints nothing: so the view is looked at
+        here, at no cost when idle, rather than on a timer."""
+        if (seen := self.view_signature()) != self._view_seen:
+            self._view_seen = seen
+            # Told from the table's own turn: a message made while the screen paints would
+            # name the screen as its sender, and stop there.
+            self.call_later(lambda: self.post_message(self.ViewMoved(self, self.keys_in_view())))
+        return super().render_lines(crop)
 
     def keys_in_view(self) -> frozenset[str]:
         """The rows on screen, the cursor's and the marked ones: those whose changes must
@@ -300,13 +322,17 @@ class DiffTable(FastTable):
     def _shrink(self) -> None:
         if self._stale:
             self.fit_columns()
+        self.shrink_timer.rest()   # until a column may shrink again
 
     def fit_columns(self, shrink: bool = True) -> None:
         """Lay the columns out to the width. A column grows at once; it shrinks (a scan of
-        every row) only here with shrink, every SHRINK_SECONDS: columns do not jump while
-        tasks come and go, and a burst of changes costs no new layout of the screen."""
+        every row) only here with shrink, one or two SHRINK_SECONDS after its widest cell
+        changed: columns do not jump while tasks come and go, and a burst of changes costs
+        no new layout of the screen."""
         if shrink:
             self._remeasure()
+        elif self._stale:
+            self.shrink_timer.due()
         if not self.columns:
             return
         width = self._available()

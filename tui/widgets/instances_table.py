@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
+from textual.timer import Timer
 
 from core import states as S
 
@@ -13,16 +14,26 @@ STATUS_STYLE = {"ACTIVE": "green", "ERROR": "bold red", "PAUSED": "yellow", "SUS
                 "SHUTOFF": "grey62", "BUILD": "cyan", "VERIFY_RESIZE": "magenta",
                 "RESCUE": "magenta", "SHELVED_OFFLOADED": "blue", "SHELVED": "blue"}
 STUCK_SECONDS = 300
-AGE_SECONDS = 1.0  # ages tick every second
+AGE_MARGIN = 0.01   # an age is refreshed this long after its text changes, not before
 SHARED_CELLS = 4096  # distinct (text, style) cells kept for sharing between rows
+
+
+_AGE_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
 
 
 def age(created: float, now: float | None = None) -> str:
     secs = max(0, int((now or time.time()) - created))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    for unit, size in _AGE_UNITS:
         if secs >= size:
             return f"{secs // size}{unit}"
     return f"{secs}s"
+
+
+def age_changes_in(created: float, now: float) -> float:
+    """Seconds until age(created) reads otherwise: 1 s while in seconds, up to a day."""
+    secs = max(0.0, now - created)
+    size = next((size for _, size in _AGE_UNITS if secs >= size), 1)
+    return size - secs % size
 
 
 def _task(i: dict) -> str:
@@ -45,9 +56,8 @@ class InstancesTable(DiffTable):
         super().__init__(**kwargs)
         self.down_hosts: set[str] = set()
         self._shared: dict[tuple[str, str], Text] = {}
-
-    def on_mount(self) -> None:  # DiffTable's on_mount runs too (Textual calls each class's)
-        self.set_interval(AGE_SECONDS, self.refresh_ages)
+        self._ages_at: float | None = None   # when the ages are refreshed next
+        self._ages_timer: Timer | None = None
 
     def cells(self, i: dict) -> tuple:
         status = S.api_status(i["vm_state"], i["task_state"])
@@ -62,6 +72,26 @@ class InstancesTable(DiffTable):
                 shared(i["flavor"], dim), shared(i.get("image") or "", dim),
                 Text(i.get("ip") or "", style=dim), self._age(i, time.time(), dim))
 
+    def _age(self, i: dict, now: float, style: str) -> SortText:
+        """Sorted by how old it is, not by its text (53s before 26m); its next change of
+        text is planned."""
+        self._plan_ages(now + age_changes_in(i["created_at"], now))
+        return SortText(age(i["created_at"], now), -i["created_at"], style=style)
+
+    def _plan_ages(self, at: float) -> None:
+        """The ages are refreshed when the first of them changes its text, not on a
+        steady tick: an idle console with hour-old instances wakes once an hour for them."""
+        if self._ages_at is not None and self._ages_at <= at:
+            return
+        if self._ages_timer is not None:
+            self._ages_timer.stop()
+        self._ages_at = at
+        self._ages_timer = self.set_timer(max(0.0, at - time.time()) + AGE_MARGIN,
+                                          self.refresh_ages)
+
+    def on_diff_table_view_moved(self, _: DiffTable.ViewMoved) -> None:
+        self.refresh_ages()   # rows scrolled into view may show ages of long ago
+
     def _cell(self, text: str, style: str) -> Text:
         """A cell whose text repeats from row to row (a status, a host, a flavor): one Text
         for all of them, made once (a cell is never changed in place: a change is a new
@@ -73,16 +103,14 @@ class InstancesTable(DiffTable):
             cell = self._shared[text, style] = Text(text, style=style)
         return cell
 
-    @staticmethod
-    def _age(i: dict, now: float, style: str) -> SortText:
-        """Sorted by how old it is, not by its text (53s before 26m)."""
-        return SortText(age(i["created_at"], now), -i["created_at"], style=style)
-
     def refresh_ages(self) -> None:
-        """The age cells alone, every second, of the rows on screen: no other cell is
-        rebuilt, only the ages whose text changed are sent to the table, and a row scrolled
-        into view catches up at the next tick (sorting goes by the creation time, not by
-        the text). The cost stays that of one screenful, whatever the number of rows."""
+        """The age cells alone, of the rows on screen, when one of them changes its text
+        or the view moves: no other cell is rebuilt, only the ages whose text changed are
+        sent to the table (sorting goes by the creation time, not by the text). The cost
+        stays that of one screenful, whatever the number of rows."""
+        if self._ages_timer is not None:
+            self._ages_timer.stop()
+        self._ages_at = self._ages_timer = None   # planned anew by the ages made below
         now = time.time()
         at = self._keys.index("age")
         new = {}

@@ -16,6 +16,7 @@ from textual.widgets import Log, TabbedContent, TabPane
 
 from core.logs import SERVICES, LogLine
 
+from ..resting_timer import RestingTimer
 from .feed_log import FeedLog
 from .log_format import LEVELS, pane_line, wrap
 
@@ -61,7 +62,8 @@ class LogPanes(Vertical):
                     yield log
 
     def on_mount(self) -> None:
-        self.set_interval(0.25, self._check_scrolled)
+        # Looks for a pane scrolled back to its end while one has new lines below its view.
+        self.scroll_watch = RestingTimer(self, 0.25, self._check_scrolled)
 
     # -- what is shown -------------------------------------------------------------------
     def _matches(self, line: LogLine) -> bool:
@@ -100,6 +102,7 @@ class LogPanes(Vertical):
             log = self.query_one(f"#log-{active}", Log)
             if not log.is_vertical_scroll_end and log.line_count:
                 self.below[active] += len(texts)
+                self.scroll_watch.due()
             log.write_lines(texts)
         self._check_scrolled()
 
@@ -158,6 +161,8 @@ class LogPanes(Vertical):
                 changed = True
         if changed or self.below[self.active_pane]:
             self.on_state()
+        if not any(self.below.values()):
+            self.scroll_watch.rest()
 
     def on_tabbed_content_tab_activated(self) -> None:
         if self.active_pane in self.stale:
