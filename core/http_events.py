@@ -127,7 +127,7 @@ class EventStream:
                 return f"the event stream from {self.url} was stopped"
             try:
                 if response.status != 200:
-                    answer = Answer("GET", self.url, response, response.read())
+                    answer = response.answer("GET", self.url)
                     return (f"the novatui service at {self.url} refused the event stream: "
                             f"HTTP {answer.status_code} {_message(answer)}")
                 for event, data in sse_messages(lines_of(response)):

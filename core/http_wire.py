@@ -1,14 +1,14 @@
-"""HTTP/1.1 to one novatui service, on the standard library's http.client: keep-alive
+"""HTTP/1.1 to one novatui service, on h11 (python-hyper's sans-I/O protocol): keep-alive
 connections over a Unix socket or TCP (https verified against the system's CAs), pooled so
 that any thread may ask, and a stream (the event stream) on a connection of its own.
 
-Why not httpx, which this replaced: per request it cost 0.76 ms of CPU against 0.20 ms here
-(a script's burst makes two requests an action: the action and its long poll), and importing
-it was 50 ms of every CLI call's start-up. http.client parses; this file only pools, times
-out and says what failed."""
+Why h11: it parses and frames (chunked bodies, keep-alive, what may follow what), and this
+file only moves bytes, pools, times out and says what failed. httpx, the first client, cost
+0.76 ms of CPU per request and 50 ms of every CLI call's start-up to import; the standard
+library's http.client, the second, 0.20 ms, but 20-30 ms of start-up (it imports the email
+parser and ssl); h11 costs next to nothing to import."""
 from __future__ import annotations
 
-import http.client
 import json as jsonlib
 import select
 import socket
@@ -17,20 +17,45 @@ from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import urlencode, urlsplit
 
+import h11
+
 MAX_IDLE = 8   # kept-alive connections; a thread that finds none idle opens one
 # A kept-alive connection the service closed meanwhile fails on its next request: GET is
 # asked again once on a fresh one (the others may have been carried out, so they are not).
 RETRIED = frozenset({"GET"})
-TransportError = (OSError, http.client.HTTPException)
+TransportError = (OSError, h11.ProtocolError)
+RECEIVE = 65536
+
+
+class Headers:
+    """A response's headers, looked up by name in any case."""
+
+    def __init__(self, pairs) -> None:
+        self._by_name = {name.decode("latin-1").lower(): value.decode("latin-1")
+                         for name, value in pairs}
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._by_name.get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return self._by_name[name.lower()]
+
+    def charset(self) -> str | None:
+        for param in (self.get("content-type") or "").split(";")[1:]:
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "charset" and value:
+                return value.strip('"')
+        return None
 
 
 class Answer:
     """A response, read whole (the subset of httpx.Response the client used)."""
 
-    def __init__(self, method: str, url: str, response: http.client.HTTPResponse, body: bytes):
+    def __init__(self, method: str, url: str, response: h11.Response, body: bytes):
         self.method, self.url = method, url
-        self.status_code, self.reason_phrase = response.status, response.reason
-        self.headers = response.headers   # case-insensitive get()
+        self.status_code = response.status_code
+        self.reason_phrase = response.reason.decode("latin-1")
+        self.headers = Headers(response.headers)
         self.content = body
 
     def json(self):
@@ -38,30 +63,83 @@ class Answer:
 
     @property
     def text(self) -> str:
-        return self.content.decode(self.headers.get_content_charset() or "utf-8")
+        return self.content.decode(self.headers.charset() or "utf-8")
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
+class Connection:
+    """A socket and its h11 state: one request and its response at a time."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+    def __init__(self, sock: socket.socket, host: str):
+        self.sock, self.host = sock, host
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.answered: h11.Response | None = None
+        self._line = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, method: str, target: str, headers: dict[str, str], body) -> None:
+        fields = [("Host", self.host), *headers.items()]
+        if isinstance(body, bytes) and not any(k.lower() == "content-length" for k in headers):
+            fields.append(("Content-Length", str(len(body))))
+        elif body is not None and not any(k.lower() == "content-length" for k in headers):
+            fields.append(("Transfer-Encoding", "chunked"))
+        self.sock.sendall(self.h11.send(h11.Request(method=method, target=target,
+                                                    headers=fields)))
+        for chunk in ([body] if isinstance(body, bytes) else body or ()):
+            if chunk:
+                self.sock.sendall(self.h11.send(h11.Data(data=chunk)))
+        self.sock.sendall(self.h11.send(h11.EndOfMessage()))
+
+    def _next(self):
+        while (event := self.h11.next_event()) is h11.NEED_DATA:
+            self.h11.receive_data(self.sock.recv(RECEIVE))   # b"": the service hung up
+        return event
+
+    @property
+    def status(self) -> int:
+        return self.answered.status_code
+
+    def response(self) -> h11.Response:
+        while not isinstance(event := self._next(), h11.Response):
+            pass   # 1xx
+        self.answered = event
+        return event
+
+    def answer(self, method: str, url: str) -> Answer:
+        """The response, with the rest of its body read whole."""
+        return Answer(method, url, self.answered, self.read())
+
+    def read(self) -> bytes:
+        """The rest of the body."""
+        parts = [self._line]
+        self._line = b""
+        while isinstance(event := self._next(), h11.Data):
+            parts.append(event.data)
+        return b"".join(parts)
+
+    def readline(self) -> bytes:
+        """The next line of the body, with its end; b"" at the body's end."""
+        while b"\n" not in self._line:
+            event = self._next()
+            if not isinstance(event, h11.Data):
+                line, self._line = self._line, b""
+                return line
+            self._line += event.data
+        line, _, self._line = self._line.partition(b"\n")
+        return line + b"\n"
+
+    def reusable(self) -> bool:
+        """After a whole answer: ready for the next request on the same socket."""
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+            self.h11.start_next_cycle()
+            return True
+        return False
 
 
-def _dropped(conn: http.client.HTTPConnection) -> bool:
+def _dropped(conn: Connection) -> bool:
     """An idle connection with something to read has been closed by the service (or holds
     bytes nobody asked for): either way it cannot carry a request."""
-    if conn.sock is None:
-        return True
     poller = select.poll()
     poller.register(conn.sock, select.POLLIN)
     return bool(poller.poll(0))
@@ -75,32 +153,43 @@ class Wire:
         self.base = "http://localhost" if socket_path else url.rstrip("/")
         parts = urlsplit(self.base)
         self._tls = parts.scheme.lower() == "https"
-        self._host, self._port = parts.hostname or "localhost", parts.port
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port or (443 if self._tls else 80)
+        self._netloc = parts.netloc or "localhost"
         self._prefix = parts.path.rstrip("/")
         self.origin = f"{parts.scheme}://{parts.netloc}"   # an Answer's URL: origin + target
         self.headers = dict(headers or {})
         self.timeout, self.connect_timeout = timeout, connect_timeout
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._closed = False
         self._tls_context = None
 
     # -- connections -------------------------------------------------------------------
-    def _connect(self) -> http.client.HTTPConnection:
+    def _connect(self) -> Connection:
         if self.socket_path:
-            conn = _UnixConnection(self.socket_path, self.connect_timeout)
-        elif self._tls:
-            if self._tls_context is None:
-                import ssl   # only for https: its CA loading is not a Unix socket's cost
-                self._tls_context = ssl.create_default_context()
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.connect_timeout,
-                                               context=self._tls_context)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.connect_timeout)
+                sock.connect(self.socket_path)
+            except OSError:
+                sock.close()
+                raise
         else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.connect_timeout)
-        conn.connect()
-        return conn
+            sock = socket.create_connection((self._host, self._port), self.connect_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls:
+                if self._tls_context is None:
+                    import ssl   # only for https: its CA loading is not a Unix socket's cost
+                    self._tls_context = ssl.create_default_context()
+                try:
+                    sock = self._tls_context.wrap_socket(sock, server_hostname=self._host)
+                except OSError:
+                    sock.close()
+                    raise
+        return Connection(sock, self._netloc)
 
-    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _take(self) -> tuple[Connection, bool]:
         """An idle connection (True: reused) or a new one."""
         with self._lock:
             while self._idle:
@@ -110,7 +199,7 @@ class Wire:
                 conn.close()
         return self._connect(), False
 
-    def _give_back(self, conn: http.client.HTTPConnection) -> None:
+    def _give_back(self, conn: Connection) -> None:
         with self._lock:
             if not self._closed and len(self._idle) < MAX_IDLE:
                 self._idle.append(conn)
@@ -144,9 +233,9 @@ class Wire:
         while True:
             try:
                 conn.sock.settimeout(read_timeout)
-                conn.request(method, target, body=body, headers=sent)
-                response = conn.getresponse()
-                data = response.read()
+                conn.send(method, target, sent, body)
+                conn.response()
+                answer = conn.answer(method, self.origin + target)
             except TransportError as e:
                 conn.close()
                 # once, on a fresh connection; a timeout is the service's answer, not a
@@ -155,22 +244,23 @@ class Wire:
                     raise
                 conn, reused = self._connect(), False
                 continue
-            if response.will_close:
-                conn.close()
-            else:
+            if conn.reusable():
                 self._give_back(conn)
-            return Answer(method, self.origin + target, response, data)
+            else:
+                conn.close()
+            return answer
 
     @contextmanager
     def stream(self, path: str, read_timeout: float
-               ) -> Iterator[tuple[http.client.HTTPResponse, socket.socket]]:
-        """GET path on a connection of its own: the response, to read line by line, and its
-        socket, whose shutdown() ends a read that waits."""
+               ) -> Iterator[tuple[Connection, socket.socket]]:
+        """GET path on a connection of its own: the connection, whose status is the
+        answer's and whose readline() reads its body, and its socket, whose shutdown()
+        ends a read that waits."""
         conn = self._connect()
         try:
             conn.sock.settimeout(read_timeout)
-            conn.request("GET", self.url_of(path), headers=self.headers)
-            sock = conn.sock   # getresponse() lets go of it when the answer ends the connection
-            yield conn.getresponse(), sock
+            conn.send("GET", self.url_of(path), self.headers, None)
+            conn.response()
+            yield conn, conn.sock
         finally:
             conn.close()

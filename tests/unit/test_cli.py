@@ -114,3 +114,16 @@ def test_the_cli_never_imports_textual():
     code = ("import sys, core.cli, core.engine; "
             "sys.exit(1 if any(m.split('.')[0] == 'textual' for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_the_cli_of_a_running_service_imports_no_heavy_library():
+    """Every `novatui server ...` process pays for its imports before its first line: the
+    HTTP path (core.http_client on h11) loads no libvirt, paramiko, SQLAlchemy or aiohttp,
+    and neither http.client nor ssl (with the email parser, 20-30 ms of each call's start)."""
+    heavy = ("http.client", "ssl", "email.parser", "httpx", "libvirt", "paramiko", "sqlalchemy",
+             "aiohttp", "textual")
+    code = ("import sys, core.cli, core.http_client, core.cli_output, core.cli_views; "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert loaded == []
