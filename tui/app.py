@@ -229,7 +229,7 @@ class NovaApp(App):
         if self.feed.events and not self._rung:
             self.on_client_events()
         self._flush_logs()
-        if not held and self._ticker is not None:
+        if not held:
             self._ticker.rest(lambda: bool(self.feed.events or self.feed.lines))
 
     def on_diff_table_view_moved(self, event: DiffTable.ViewMoved) -> None:

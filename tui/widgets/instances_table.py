@@ -87,7 +87,11 @@ class InstancesTable(DiffTable):
             self._ages_timer.stop()
         self._ages_at = at
         self._ages_timer = self.set_timer(max(0.0, at - time.time()) + AGE_MARGIN,
-                                          self.refresh_ages)
+                                          self._ages_due)
+
+    def _ages_due(self) -> None:
+        self._ages_at = self._ages_timer = None   # it has fired
+        self.refresh_ages()
 
     def on_diff_table_view_moved(self, _: DiffTable.ViewMoved) -> None:
         self.refresh_ages()   # rows scrolled into view may show ages of long ago
