@@ -145,6 +145,20 @@ async def until(pilot, predicate, timeout: float = 10.0):
     raise AssertionError("condition not met in time")
 
 
+def rows_as_engine_has_them(app: NovaApp, count: int = 1) -> bool:
+    """The instances table has `count` rows, each in the state the engine has it in now: a
+    row's last change may reach the console a tick after the row itself (a change to a row
+    not yet on screen waits for the tick), so a row alone does not say its state."""
+    table = app.main.instances
+    if table.row_count != count:
+        return False
+    for inst in engine_of(app).instances():
+        shown = table.records.get(inst["uuid"]) or {}
+        if (shown.get("vm_state"), shown.get("task_state")) != (inst["vm_state"], inst["task_state"]):
+            return False
+    return True
+
+
 async def settle(pilot, app: NovaApp) -> None:
     """Let engine threads finish and the UI drain every event and log batch."""
     engine = engine_of(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from tests.conftest import act, launch
-from tests.tui.conftest import engine_of, until
+from tests.tui.conftest import engine_of, rows_as_engine_has_them, until
 from tui.app import NovaApp
 
 
@@ -68,7 +68,7 @@ def _options(screen, select_id: str) -> list[str]:
 async def test_dialogs_offer_the_images_there_are_now(console):
     app, pilot = console
     launch(engine_of(app), "vm")
-    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await until(pilot, lambda: rows_as_engine_has_them(app))
     act(engine_of(app), "snapshot", "vm", name="vm-snap")  # an image made after the start
     await until(pilot, lambda: _state(app, "vm")["task_state"] is None)
     _select(app, "vm")

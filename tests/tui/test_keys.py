@@ -7,7 +7,8 @@ import pytest
 from core.actions import ACTIONS
 from tests.conftest import launch
 from tests.tui.conftest import (close_console, engine_of, open_console, read_only_console,
-                                select_row, settle, start_engine, until)
+                                rows_as_engine_has_them, select_row, settle, start_engine,
+                                until)
 from tui.registry import REGISTRY
 
 
@@ -80,7 +81,7 @@ async def test_every_lifecycle_key_drives_the_engine_and_the_panes(console):
 async def test_force_delete_key_asks_then_deletes(console):
     app, pilot = console
     launch(engine_of(app), "gone")
-    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await until(pilot, lambda: rows_as_engine_has_them(app))
     _select(app, "gone")
     await pilot.press("D")
     await pilot.pause(0.2)
@@ -96,7 +97,7 @@ async def test_force_delete_key_asks_then_deletes(console):
 async def test_a_key_the_state_forbids_sends_nothing_and_says_why(console):
     app, pilot = console
     inst = launch(engine_of(app), "vm")
-    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await until(pilot, lambda: rows_as_engine_has_them(app))
     _select(app, "vm")
     assert app.main.check_action("key", ("s",)) is None  # dimmed in the footer
     assert app.main.check_action("key", ("p",)) is True
@@ -155,7 +156,7 @@ async def test_filter_sort_problems_and_host_scope(console):
 async def test_rows_update_in_place(console):
     app, pilot = console
     inst = launch(engine_of(app), "vm")
-    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await until(pilot, lambda: rows_as_engine_has_them(app))
     table = app.main.instances
     calls = {"update_cell": 0, "add_row": 0, "remove_row": 0, "clear": 0}
     for name in calls:
@@ -173,7 +174,7 @@ async def test_rows_update_in_place(console):
 async def test_detail_screen_shows_fields_history_fault_and_xml(console):
     app, pilot = console
     launch(engine_of(app), "vm")
-    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await until(pilot, lambda: rows_as_engine_has_them(app))
     _select(app, "vm")
     await pilot.press("enter")
     await pilot.pause(0.5)
@@ -233,7 +234,7 @@ async def _dialog_ok(pilot, app, *keys):
 async def test_image_and_move_keys(console):
     app, pilot = console
     inst = launch(engine_of(app), "mover", "m1.tiny")
-    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await until(pilot, lambda: rows_as_engine_has_them(app))
     _select(app, "mover")
 
     def idle(vm_state):
@@ -299,7 +300,7 @@ async def test_an_action_in_the_history_narrows_the_panes_to_its_request(console
     app, pilot = console
     inst = launch(engine_of(app), "traced")
     app.client.wait(app.client.request("pause", "traced"))  # over HTTP: an n-api access line
-    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await until(pilot, lambda: rows_as_engine_has_them(app))
     await settle(pilot, app)
     _select(app, "traced")
     await pilot.press("enter")

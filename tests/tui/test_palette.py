@@ -6,7 +6,7 @@ import pytest
 from textual.command import CommandPalette
 
 from tests.conftest import launch
-from tests.tui.conftest import engine_of, open_console, until
+from tests.tui.conftest import engine_of, open_console, rows_as_engine_has_them, until
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ async def _palette(pilot, app, query: str) -> list[str]:
 async def test_the_real_palette_finds_and_runs_shelve(console):
     app, pilot = console
     launch(engine_of(app), "web1")
-    await until(pilot, lambda: app.main.instances.row_count == 1)
+    await until(pilot, lambda: rows_as_engine_has_them(app))
     app.main.instances.focus()
     hits = await _palette(pilot, app, "shel")
     assert any("shelve" in h for h in hits), hits

@@ -326,9 +326,9 @@ class DiffTable(FastTable):
 
     def fit_columns(self, shrink: bool = True) -> None:
         """Lay the columns out to the width. A column grows at once; it shrinks (a scan of
-        every row) only here with shrink, one or two SHRINK_SECONDS after its widest cell
-        changed: columns do not jump while tasks come and go, and a burst of changes costs
-        no new layout of the screen."""
+        every row) only here with shrink, SHRINK_SECONDS after a widest cell first changed:
+        columns do not jump while tasks come and go, and a burst of changes costs no new
+        layout of the screen."""
         if shrink:
             self._remeasure()
         elif self._stale:
