@@ -40,6 +40,7 @@ class RestingTimer:
         self.running = False
         if pending():
             self.running = True
+            self._arm()   # called outside a tick (a test's), nothing else would set it
 
     def _arm(self) -> None:
         if not self._armed:
