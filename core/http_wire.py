@@ -80,10 +80,9 @@ class Connection:
 
     def send(self, method: str, target: str, headers: dict[str, str], body) -> None:
         fields = [("Host", self.host), *headers.items()]
-        if isinstance(body, bytes) and not any(k.lower() == "content-length" for k in headers):
-            fields.append(("Content-Length", str(len(body))))
-        elif body is not None and not any(k.lower() == "content-length" for k in headers):
-            fields.append(("Transfer-Encoding", "chunked"))
+        if body is not None and not any(k.lower() == "content-length" for k in headers):
+            fields.append(("Content-Length", str(len(body))) if isinstance(body, bytes)
+                          else ("Transfer-Encoding", "chunked"))
         self.sock.sendall(self.h11.send(h11.Request(method=method, target=target,
                                                     headers=fields)))
         for chunk in ([body] if isinstance(body, bytes) else body or ()):

@@ -225,12 +225,12 @@ class NovaApp(App):
     def _tick(self) -> None:
         """Rows out of view and log lines, held since the last tick. A tick that finds
         nothing rests the timer: the next held thing starts it again."""
-        held = bool(self.feed.events or self.feed.lines)
+        held = self.feed.holding
         if self.feed.events and not self._rung:
             self.on_client_events()
         self._flush_logs()
         if not held:
-            self._ticker.rest(lambda: bool(self.feed.events or self.feed.lines))
+            self._ticker.rest(lambda: self.feed.holding)
 
     def on_diff_table_view_moved(self, event: DiffTable.ViewMoved) -> None:
         """The instances table's rows on screen changed (a scroll, the cursor, a mark...):

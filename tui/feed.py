@@ -54,6 +54,11 @@ class Feed:
         self.events.append(event)
         return not isinstance(event, InstanceChanged) or event.instance.get("uuid") in self.in_view
 
+    @property
+    def holding(self) -> bool:
+        """Changes or lines wait for the UI."""
+        return bool(self.events or self.lines)
+
     # the UI thread
     def drain(self) -> Changes:
         changes = Changes()

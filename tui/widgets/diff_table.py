@@ -136,11 +136,14 @@ class DiffTable(FastTable):
             self.call_later(lambda: self.post_message(self.ViewMoved(self, self.keys_in_view())))
         return super().render_lines(crop)
 
+    def rows_on_screen(self) -> list:
+        top = int(self.scroll_y)
+        return self.ordered_rows[top:top + self.size.height]
+
     def keys_in_view(self) -> frozenset[str]:
         """The rows on screen, the cursor's and the marked ones: those whose changes must
         show at once (the others may wait for the next tick)."""
-        top = int(self.scroll_y)
-        keys = {row.key.value for row in self.ordered_rows[top:top + self.size.height]}
+        keys = {row.key.value for row in self.rows_on_screen()}
         keys.update(self.marked)
         if (selected := self.selected_key) is not None:
             keys.add(selected)

@@ -118,8 +118,7 @@ class InstancesTable(DiffTable):
         now = time.time()
         at = self._keys.index("age")
         new = {}
-        top = int(self.scroll_offset.y)
-        for row in self.ordered_rows[top:top + self.size.height]:
+        for row in self.rows_on_screen():
             key = row.key.value
             shown = self._shown[key]
             cell = self._age(self.records[key], now, shown[at].style)
