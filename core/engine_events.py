@@ -124,8 +124,10 @@ class EventFanout:
                 continue
             try:
                 self._send_hosts(dirty)
-            except Exception:  # noqa: BLE001 - the store, busy or closing: next change
-                pass
+            except Exception:  # noqa: BLE001 - the store, busy or closing: read them again
+                with self._hosts_lock:
+                    self._dirty_hosts |= dirty
+                self._hosts_wake.set()
             stop.wait(HOSTS_EVERY)  # what changes meanwhile waits, and goes in one read
 
     def _send_hosts(self, dirty: set[str]) -> None:

@@ -251,3 +251,27 @@ def test_a_host_view_is_read_again_only_when_an_instance_change_can_change_it(en
     assert dirtied
     assert eventually(lambda: any(v["name"] == inst["host"] and v["instances"] == 0
                                   for v in views))
+
+
+def test_a_host_view_whose_read_fails_is_read_again(engine, monkeypatch):
+    """A read of a host's view that fails (the store busy under load) is not the end of
+    it: the host stays stale and is read again, so its row still comes to show the
+    change, with no later change to prompt it."""
+    from core import engine_events
+    real = engine_events.host_views
+    failures: list[int] = []
+    store_busy = True
+
+    def busy_until_told(*args, **kwargs):
+        if store_busy:
+            failures.append(1)
+            raise RuntimeError("database is locked")
+        return real(*args, **kwargs)
+
+    views: list[dict] = []
+    engine.subscribe(lambda e: views.append(e.host) if isinstance(e, HostChanged) else None)
+    monkeypatch.setattr(engine_events, "host_views", busy_until_told)
+    engine._emit_host("cmp1")   # as a change on cmp1 does
+    assert eventually(lambda: failures)
+    store_busy = False
+    assert eventually(lambda: any(v["name"] == "cmp1" for v in views))
