@@ -90,6 +90,7 @@ class Engine(EventFanout):
         self.api = API(self.config, self.store, self.bus, self.images, self.sink, self._notify,
                        self.read_only)
         self._api_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="novatui-api")
+        self._api_lock = threading.Lock()
         try:
             self._own_hosts()
         except Exception:
@@ -252,7 +253,12 @@ class Engine(EventFanout):
 
     # -- requests (run on the API thread) ----------------------------------------------
     def submit(self, fn: Callable, *args, **kwargs) -> Future:
-        return self._api_pool.submit(fn, *args, **kwargs)
+        return self._api_pool.submit(self.call_api, fn, *args, **kwargs)
+
+    def call_api(self, fn: Callable, *args, **kwargs):
+        """fn on the calling thread, as the API thread runs it: one request at a time."""
+        with self._api_lock:
+            return fn(*args, **kwargs)
 
     def request(self, action: str, ref: str, /, **params) -> Request:
         return self.submit(self.api.perform, action, ref, **params).result()
