@@ -12,7 +12,7 @@ class Compiled:
     the lengths of the lists for IN): its SQL, and how the call's parameters become the
     driver's (positional or named, literal values included, lists expanded, the types' bind
     processors applied)."""
-    __slots__ = ("sql", "names", "sources", "positional", "args", "columns")
+    __slots__ = ("sql", "names", "sources", "positional", "args", "columns", "writes")
 
     @classmethod
     def make(cls, stmt, params, dialect):
@@ -30,6 +30,7 @@ class Compiled:
         state = compiled.construct_expanded_state(dummy)
         self = cls()
         self.sql = state.statement
+        self.writes = bool(compiled.isinsert or compiled.isupdate or compiled.isdelete)
         self.positional = compiled.positional
         names = list(state.positiontup) if compiled.positional else list(state.parameters)
         sources = []

@@ -29,6 +29,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 
 from .errors import NovaError
+from .store_checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
 from .store_compiled import (Compiled, SAResult, take_column, take_count, take_row, take_rows,
                              take_scalar)
 
@@ -81,6 +82,8 @@ def _sqlite_engine(path: Path, read_only: bool):
         if not read_only:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint=0")   # WalCheckpointer's thread does it
+            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000}")
         conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         return conn
@@ -124,6 +127,8 @@ class Database:
                        _sqlite_engine(self.path, read_only))
         self.dialect = self.engine.dialect.name
         self._autocommit = self.dialect == "sqlite"  # the driver's: see _run
+        self._checkpointer = (WalCheckpointer(self.path) if self._autocommit and not read_only
+                              else None)
         self._compiled: dict = {}  # (statement, parameter names, list lengths): Compiled
 
     @property
@@ -150,6 +155,10 @@ class Database:
                 self._conns.append(c)
         return c
 
+    def _wrote(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
+
     def _forget(self, c) -> None:
         with self._conns_lock:
             if c not in self._conns:
@@ -168,6 +177,9 @@ class Database:
 
     def close(self) -> None:
         """Close every thread's connection (the threads that used them have ended)."""
+        if self._checkpointer is not None:   # first: the last connection checkpoints
+            self._checkpointer.close()
+            self._checkpointer = WalCheckpointer(self.path)
         with self._conns_lock:
             conns, self._conns = self._conns, []
         for c in conns:
@@ -232,6 +244,7 @@ class Database:
             begin(c)
             yield c
             _commit(c, raw)
+            self._wrote()
         except BaseException:
             try:
                 _rollback(c, raw)
@@ -279,8 +292,13 @@ class Database:
         if raw is None:
             self.db
             raw = local.raw
-        if local.depth or self._autocommit:
+        if local.depth:
             return take(raw.execute(compiled.sql, compiled.args(params)), compiled)
+        if self._autocommit:
+            out = take(raw.execute(compiled.sql, compiled.args(params)), compiled)
+            if compiled.writes:
+                self._wrote()
+            return out
         c = local.db
         try:
             out = take(raw.execute(compiled.sql, compiled.args(params)), compiled)
@@ -319,6 +337,7 @@ class Database:
             if c.in_transaction():
                 c.rollback()
             raise
+        self._wrote()
         return out
 
     # -- opening: schema and migrations ------------------------------------------------

@@ -197,3 +197,24 @@ def test_database_connection_is_optional(tmp_path):
     url = "postgresql://nova:pw@127.0.0.1:5432/novatui"
     path.write_text((ROOT / "hosts.toml").read_text() + f'\n[database]\nconnection = "{url}"\n')
     assert load_config(path).database_connection == url
+
+
+def test_the_wal_is_checkpointed_by_its_own_thread_not_by_commits(tmp_path):
+    """A commit never checkpoints (the connections' wal_autocheckpoint is 0: in a burst
+    that was every commit, with two syncs, on a request's thread); the store's checkpoint
+    thread copies the WAL into the database file within a second or so of the writes,
+    while every connection stays open."""
+    from tests.conftest import eventually
+    path = tmp_path / "novatui.db"
+    store = Store(path)
+    try:
+        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        time.sleep(1.5)   # the migrations' checkpoint, if one is due, is done
+        before = path.stat().st_size
+        for i in range(300):   # rows enough for the database file to grow by pages
+            store.put_message("compute.cmp1", {"method": "pause", "request_id": f"req-{i}",
+                                               "args": {"uuid": "x" * 200, "i": i}})
+        assert eventually(lambda: path.stat().st_size > before, timeout=5)
+    finally:
+        store.close()
+    assert not (tmp_path / "novatui.db-wal").exists()   # the last connection's checkpoint
