@@ -5,10 +5,11 @@ used. The back end is SQLite (a file in the state dir, the default) or PostgreSQ
 
 Transactions. Outside `tx()`, every statement is its own transaction. `tx()` is one write
 transaction for the thread, and a `tx()` inside it joins it (one commit for a step's writes):
-- SQLite: WAL, synchronous=NORMAL, a 10 s busy timeout, and `BEGIN IMMEDIATE` (SQLAlchemy's
-  pysqlite recipe: the driver's own transaction handling off, BEGIN emitted from the
-  "begin" event), so writers are serialized and never deadlock. read_only opens the file
-  with mode=ro: the process cannot write it whatever its code does.
+- SQLite: WAL (checkpointed by a thread of its own: store_checkpoint), synchronous=NORMAL,
+  a 10 s busy timeout, and `BEGIN IMMEDIATE` (SQLAlchemy's pysqlite recipe: the driver's
+  own transaction handling off, BEGIN emitted from the "begin" event), so writers are
+  serialized and never deadlock. read_only opens the file with mode=ro: the process
+  cannot write it whatever its code does.
 - PostgreSQL: READ COMMITTED, and `tx()` first takes one transaction-scoped advisory lock, so
   that writers are serialized as by BEGIN IMMEDIATE (no deadlock between two steps' writes).
   The compare-and-swaps are single conditional UPDATEs checked by their rowcount, which
@@ -244,7 +245,6 @@ class Database:
             begin(c)
             yield c
             _commit(c, raw)
-            self._wrote()
         except BaseException:
             try:
                 _rollback(c, raw)
@@ -253,6 +253,7 @@ class Database:
             raise
         finally:
             local.depth = 0
+        self._wrote()
         after, local.after = local.after, []
         for fn in after:
             fn()

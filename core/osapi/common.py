@@ -53,7 +53,7 @@ async def on_api_thread(request: web.Request, fn: Callable, *args, **kwargs) -> 
     """A request to the compute API, taken one at a time in the order it came, as an
     in-process request is. On SQLite it runs on the loop itself: its one transaction is
     about a millisecond, and the hops to the API thread and back were a sixth of a
-    request's time (bench/burst.py: about 250 against 290 requests/s). A writer of
+    request's time (bench/burst.py, alternating launches: 286 against 241 requests/s). A writer of
     another process holding SQLite's lock makes the loop wait as long (busy_timeout);
     PostgreSQL's round trips go to the API thread."""
     eng = engine(request)
