@@ -251,7 +251,7 @@ class Engine(EventFanout):
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # -- requests (run on the API thread) ----------------------------------------------
+    # -- requests: one at a time (the API thread, or the service's loop: api_call) ------
     def submit(self, fn: Callable, *args, **kwargs) -> Future:
         return self._api_pool.submit(self.call_api, fn, *args, **kwargs)
 

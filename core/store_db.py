@@ -338,7 +338,8 @@ class Database:
             if c.in_transaction():
                 c.rollback()
             raise
-        self._wrote()
+        if stmt is not None and stmt.is_dml:
+            self._wrote()
         return out
 
     # -- opening: schema and migrations ------------------------------------------------

@@ -49,7 +49,7 @@ def request_id(request: web.Request) -> str:
     return request[REQUEST_ID]
 
 
-async def on_api_thread(request: web.Request, fn: Callable, *args, **kwargs) -> Any:
+async def api_call(request: web.Request, fn: Callable, *args, **kwargs) -> Any:
     """A request to the compute API, taken one at a time in the order it came, as an
     in-process request is. On SQLite it runs on the loop itself: its one transaction is
     about a millisecond, and the hops to the API thread and back were a sixth of a

@@ -1,7 +1,8 @@
 """Nova's Compute API, the servers part: version discovery, list/show/create/delete and
 POST /servers/{id}/action (flavors, instance actions and migrations are in compute_admin.py,
-hypervisors and services in compute_hosts.py). Requests that change something go to the
-engine's API thread, with the HTTP request id as the request's (and its instance action's)."""
+hypervisors and services in compute_hosts.py). Requests that change something are taken
+one at a time (common.api_call), with the HTTP request id as the request's (and its
+instance action's)."""
 from __future__ import annotations
 
 import re
@@ -13,8 +14,8 @@ from ..errors import NotFound
 from . import compute_admin, compute_hosts
 from .actions_map import (action_from_body, check_objects, check_string, check_type, invalid,
                           ref_id, shown, shown_repr)
-from .common import (MAX_VERSION, MIN_VERSION, BadRequest, engine as engine_of, json_body,
-                     off_loop, on_api_thread, request_id, version_string, versioned)
+from .common import (MAX_VERSION, MIN_VERSION, BadRequest, api_call, engine as engine_of,
+                     json_body, off_loop, request_id, version_string, versioned)
 from .nova_views import (at_least, base_url, links, live_instance, page, read_cloud,
                          server_basic, server_show, status)
 
@@ -212,8 +213,8 @@ async def create_server(request: web.Request) -> web.Response:
     engine = engine_of(request)
     body = await json_body(request)
     name, flavor, image, zone = await off_loop(_create_args, engine, body)
-    req = await on_api_thread(request, engine.api.create, name, flavor, image, zone,
-                              ctx=request_id(request))
+    req = await api_call(request, engine.api.create, name, flavor, image, zone,
+                         ctx=request_id(request))
     server = {"id": req.instance_uuid, "links": links(request, "servers", req.instance_uuid),
               "OS-DCF:diskConfig": "MANUAL",
               "security_groups": body["server"].get("security_groups") or [{"name": "default"}]}
@@ -232,14 +233,14 @@ def _done(response: web.StreamResponse, req) -> web.StreamResponse:
 async def delete_server(request: web.Request) -> web.Response:
     engine = engine_of(request)
     inst = await off_loop(live_instance, engine, request.match_info["server_id"])
-    req = await on_api_thread(request, engine.api.perform, "delete", inst["uuid"],
-                              ctx=request_id(request))
+    req = await api_call(request, engine.api.perform, "delete", inst["uuid"],
+                         ctx=request_id(request))
     return _done(web.Response(status=204), req)
 
 
 def _snapshot(engine, uuid: str, ctx: str, params: dict):
-    """On the API thread: the snapshot, and the queued image it made (no other request of
-    this instance can run in between, the thread taking one at a time)."""
+    """As one API request: the snapshot, and the queued image it made (no other request
+    can run in between, the API taking one at a time)."""
     req = engine.api.perform("snapshot", uuid, ctx=ctx, **params)
     made = [i for i in engine.store.list_images()
             if i["instance_uuid"] == uuid and i["name"] == params.get("name")]
@@ -254,24 +255,24 @@ async def server_action(request: web.Request) -> web.StreamResponse:
     if name == "evacuate" and at_least(request, 95):  # Nova: the guest arrives stopped
         params["target_state"] = "stopped"
     if "image" not in params and name != "snapshot":  # the lookup and the action: one hop
-        req = await on_api_thread(request, _perform, engine, server_id, name, rid, params)
+        req = await api_call(request, _perform, engine, server_id, name, rid, params)
         return await _action_response(request, engine, name, req)
     inst = await off_loop(live_instance, engine, server_id)
     if "image" in params:
         params["image"] = await off_loop(image_id, engine, params["image"])
     if name == "snapshot":
-        req, image = await on_api_thread(request, _snapshot, engine, inst["uuid"], rid, params)
+        req, image = await api_call(request, _snapshot, engine, inst["uuid"], rid, params)
         if at_least(request, 45):
             return _done(web.json_response({"image_id": image}, status=202), req)
         response = web.Response(status=202)
         response.headers["Location"] = f"{base_url(request)}/image/v2/images/{image}"
         return _done(response, req)
-    req = await on_api_thread(request, engine.api.perform, name, inst["uuid"], ctx=rid, **params)
+    req = await api_call(request, engine.api.perform, name, inst["uuid"], ctx=rid, **params)
     return await _action_response(request, engine, name, req)
 
 
 def _perform(engine, server_id: str, name: str, ctx: str, params: dict):
-    """On the API thread: Nova's 404 for an instance that is not there, then the action."""
+    """As one API request: Nova's 404 for an instance that is not there, then the action."""
     return engine.api.perform_on(name, live_instance(engine, server_id), ctx=ctx, **params)
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from ..errors import NotFound
 from ..hosts import host_views
 from .actions_map import check_string, invalid, shown, shown_repr
-from .common import (BadRequest, engine as engine_of, json_body, off_loop, on_api_thread,
+from .common import (BadRequest, api_call, engine as engine_of, json_body, off_loop,
                      versioned)
 from .nova_views import at_least, host_ip, is_uuid, page, perfect_time, service_uuid
 
@@ -137,7 +137,7 @@ async def list_services(request: web.Request) -> web.Response:
 
 def _set_service(engine, host: str, status: str | None = None, reason: str | None = None,
                  forced_down: bool | None = None) -> None:
-    """On the API thread: what the body changes, the rest as it is."""
+    """As one API request: what the body changes, the rest as it is."""
     view = host_views(engine.config, engine.store, only=host)[0]
     enabled = view["enabled"] if status is None else status == "enabled"
     if status is None:
@@ -195,8 +195,8 @@ async def _update_v253(request: web.Request, service_id: str, body: dict) -> dic
     if status is None and forced is None:
         raise BadRequest("No updates were requested. Fields 'status' or 'forced_down' "
                          "should be specified.")
-    await on_api_thread(request, _set_service, engine_of(request), service["host"], status,
-                        reason, forced)
+    await api_call(request, _set_service, engine_of(request), service["host"], status,
+                   reason, forced)
     updated = [s for s in await off_loop(_services, request) if s["id"] == service_id]
     return {"service": updated[0]}
 
@@ -225,8 +225,8 @@ async def _update_v21(request: web.Request, action: str, body: dict) -> dict:
         if "forced_down" not in body:
             raise BadRequest("Missing forced_down field")
         out["forced_down"] = _bool(body["forced_down"], "forced_down")
-        await on_api_thread(request, _set_service, engine_of(request), host,
-                            forced_down=out["forced_down"])
+        await api_call(request, _set_service, engine_of(request), host,
+                       forced_down=out["forced_down"])
         return {"service": out}
     if action == "disable-log-reason" and reason is None:
         raise BadRequest("Missing disabled reason field")
@@ -235,7 +235,7 @@ async def _update_v21(request: web.Request, action: str, body: dict) -> dict:
     out["status"] = "enabled" if action == "enable" else "disabled"
     if reason:
         out["disabled_reason"] = reason
-    await on_api_thread(request, _set_service, engine_of(request), host, out["status"], reason)
+    await api_call(request, _set_service, engine_of(request), host, out["status"], reason)
     return {"service": out}
 
 

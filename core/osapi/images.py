@@ -14,7 +14,7 @@ from ..config import validate_name
 from ..errors import Conflict, NotFound, ReadOnly
 from ..views import timestamp as isotime
 from .actions_map import check_string, shown
-from .common import BadRequest, engine as engine_of, json_body, off_loop, on_api_thread
+from .common import BadRequest, api_call, engine as engine_of, json_body, off_loop
 from .nova_views import limit_param
 
 PREFIX = "/image"
@@ -118,8 +118,8 @@ async def create_image(request: web.Request) -> web.Response:
     for key, value in properties.items():   # Glance's schema: extra properties are strings
         check_string("property name", key, min_length=1)
         check_string(key, value)
-    image = await on_api_thread(request, engine.images.new_queued, body["name"], disk_format,
-                                properties)
+    image = await api_call(request, engine.images.new_queued, body["name"], disk_format,
+                           properties)
     response = web.json_response(image_view(image), status=201)
     response.headers["Location"] = \
         f"{request.scheme}://{request.host}{PREFIX}/v2/images/{image['id']}"
@@ -144,7 +144,7 @@ async def upload_image(request: web.Request) -> web.Response:
             while chunk := await request.content.read(CHUNK):
                 digest.update(chunk)
                 await off_loop(f.write, chunk)
-        await on_api_thread(request, engine.images.upload, iid, part, digest.hexdigest())
+        await api_call(request, engine.images.upload, iid, part, digest.hexdigest())
     finally:
         part.unlink(missing_ok=True)
     return web.Response(status=204)
@@ -153,7 +153,7 @@ async def upload_image(request: web.Request) -> web.Response:
 async def delete_image(request: web.Request) -> web.Response:
     engine, iid = engine_of(request), request.match_info["image_id"]
     await off_loop(_get, engine, iid)
-    await on_api_thread(request, engine.api.delete_image, iid)
+    await api_call(request, engine.api.delete_image, iid)
     return web.Response(status=204)
 
 
