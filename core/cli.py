@@ -261,6 +261,17 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _stacks_on_sigusr2() -> None:
+    """`kill -USR2 PID` prints every thread's stack to stderr and the process goes on (Nova's
+    services answer it with a Guru Meditation report): what a process that seems stuck waits on."""
+    import faulthandler
+    import signal
+    try:
+        faulthandler.register(signal.SIGUSR2, all_threads=True, chain=False)
+    except (AttributeError, ValueError, RuntimeError):   # not Unix, or not the main thread
+        pass
+
+
 def _loaded(module: str, name: str) -> tuple:
     """(module.name,) when that module has been imported, else (): an except clause for an
     error that only code which imported its module can raise (none, when it was not)."""
@@ -271,6 +282,7 @@ def _loaded(module: str, name: str) -> tuple:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = None
+    _stacks_on_sigusr2()
     try:
         args = build_parser().parse_args(argv)
         if args.noun not in (None, "serve", "compute") and (

@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,14 +68,22 @@ def cli_env(**extra: str) -> dict:
 def cli(config_path, state_dir, *args: str, env: dict | None = None,
         timeout: float = CLI_TIMEOUT, read_only: bool = False) -> subprocess.CompletedProcess:
     """One `novatui` process, as an operator's shell would run it. A process that does not
-    end within `timeout` is killed; its returncode is then None."""
+    end within `timeout` is killed, after SIGUSR2 has made it print its threads' stacks; its
+    returncode is then None, its stderr says so and ends with the stacks."""
     cmd = [sys.executable, "-m", "core.cli", "--config", str(config_path), "--state-dir",
            str(state_dir), *(["--read-only"] if read_only else []), *args]
-    try:
-        return subprocess.run(cmd, cwd=ROOT, env=env or cli_env(), capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        return subprocess.CompletedProcess(cmd, None, e.stdout or "", f"timed out after {timeout} s")
+    with subprocess.Popen(cmd, cwd=ROOT, env=env or cli_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGUSR2)
+            time.sleep(1)
+            p.kill()
+            out, err = p.communicate()
+            return subprocess.CompletedProcess(cmd, None, out, f"timed out after {timeout} s; "
+                                               f"its stderr, with its stacks at the timeout:\n{err}")
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 # -- reading the state ---------------------------------------------------------------------

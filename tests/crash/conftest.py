@@ -44,8 +44,9 @@ class Cloud:
         """A new process (`server list`): its start recovers, its exit lets work settle.
         Returns what went wrong with it, if anything."""
         p = self.run("server", "list")
+        said = p.stderr.strip() if p.returncode is None else p.stderr.strip()[-300:]  # stacks
         return [] if p.returncode == 0 else [f"[cli] restart (server list) -> {p.returncode}: "
-                                              f"{p.stderr.strip()[-300:]}"]
+                                              f"{said}"]
 
     def rows(self, sql: str, *args) -> list[dict]:
         db = sqlite3.connect(f"file:{self.dir / 'novatui.db'}?mode=ro", uri=True, timeout=30)
