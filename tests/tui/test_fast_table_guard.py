@@ -9,6 +9,10 @@ methods) and a DataTable (through the public API) side by side in one small app,
 asserts both hold and render the same rows."""
 from __future__ import annotations
 
+from itertools import product
+
+from rich.style import Style
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.cache import LRUCache
 from textual.containers import Horizontal
@@ -161,3 +165,68 @@ async def test_sort_and_remove_row():
             table.clear()
         await pilot.pause()
         assert_same(fast, plain)
+
+
+# -- cells of one line, rendered without Rich's pipeline -------------------------------------
+def styled(lines: list) -> list[list[tuple]]:
+    """Each line as (character, style) pairs: the same picture, whatever the segments."""
+    return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
+
+
+def kinds_of_cells() -> list[tuple[str, list]]:
+    spans = Text("web-01 [L]", style="dim")
+    spans.stylize("bold red", 7)
+    cut = Text("a-name-far-too-long", style="dim")
+    cut.no_wrap, cut.overflow = True, "ellipsis"
+    return [("plain", [Text("vm-01"), Text("ACTIVE", style="green"), Text("3", style="bold cyan dim")]),
+            ("spans", [spans, Text("", style="dim"), Text("", style="")]),
+            ("cut", [cut, Text("宽字符", style="italic"), Text("tab\there")]),
+            ("other", ["[b]markup[/b]", None, Text("right", justify="right")]),
+            ("lines", [Text("two\nlines"), Text("x" * 7, style="on blue"), Text("123")])]
+
+
+class StyledPair(Pair):
+    """Every component style of a body cell told apart (the default theme gives the fixed
+    column's cursor the cursor's own colours)."""
+    CSS = Pair.CSS + """
+    DataTable > .datatable--fixed-cursor { color: red; background: green; }
+    DataTable > .datatable--hover { background: yellow; }"""
+
+
+async def test_a_one_line_cell_renders_as_datatable_renders_it():
+    async with StyledPair().run_test(size=(60, 12)) as pilot:
+        fast = pilot.app.query_one("#fast", FastTable)
+        fast.fixed_columns = 1
+        fast.add_keyed_rows(kinds_of_cells())
+        await pilot.pause()
+        shortcut = set()
+        for row, fast._show_hover_cursor in product(range(-1, fast.row_count), (False, True)):
+            for column in range(len(COLUMNS)):
+                width = fast.ordered_columns[column].get_render_width(fast)
+                for cursor, hover, base in ((False, False, Style()), (True, False, Style(bold=True)),
+                                            (False, True, Style(bgcolor="red")), (True, True, Style())):
+                    fast._cell_render_cache.clear()
+                    ours = fast._render_cell(row, column, base, width, cursor, hover)
+                    fast._cell_render_cache.clear()
+                    theirs = DataTable._render_cell(fast, row, column, base, width, cursor, hover)
+                    assert styled(ours) == styled(theirs), (row, column, cursor, hover)
+                    cell = fast.get_row_at(row)[column] if row >= 0 else None
+                    if fast._one_line(cell, row, column, base, width, cursor, hover) is not None:
+                        shortcut.add((row, column))
+        # the Text cells of one line that fit took the shortcut; the others went to Rich
+        assert shortcut == {(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (4, 1), (4, 2)}
+        for table_cursor in (0, 2):   # and the table's picture as the compositor gets it
+            fast.move_cursor(row=table_cursor)
+            await pilot.pause()
+            ours = picture(fast)
+            fast._render_cell = lambda *a, **k: DataTable._render_cell(fast, *a, **k)
+            assert picture(fast) == ours
+            del fast._render_cell
+
+
+def picture(table: DataTable) -> list[list[tuple]]:
+    """The table's lines, rendered anew (every cache of DataTable's emptied)."""
+    for cache in (table._cell_render_cache, table._row_render_cache, table._line_cache,
+                  table._row_renderable_cache, table._styles_cache):
+        cache.clear()
+    return styled([list(strip) for strip in table.render_lines(Region(0, 0, *table.size))])

@@ -14,10 +14,22 @@ list of the columns) done once: 5,000 rows take a few milliseconds, not half a s
 
 What this reaches into (DataTable's internals as of Textual 8.2): _row_locations, _data,
 rows, _update_count, _require_update_dimensions, _highlight_cursor, _cell_render_cache,
-_y_offsets, _total_row_height, _get_row_region, _update_dimensions. They stay in this
-file; DiffTable above it uses DataTable's public API only."""
+_y_offsets, _total_row_height, _get_row_region, _update_dimensions, _render_cell,
+_get_styles_to_render_cell, _show_hover_cursor, _pseudo_class_state. They stay in this
+file; DiffTable above it uses DataTable's public API only.
+
+A cell that is one line of Text which fits its column is rendered here as the segments
+Rich's pipeline would give (left pad, the text's own segments, the pad to the width, right
+pad, the row's and the component's styles around each): DataTable sends each cell through
+console.render_lines (Padding in Styled, options, line splitting), about 0.1 ms a cell,
+which was 50-70 ms of the first picture of a full screen (550 cells). Any other cell (a
+header, markup, wrapped or cut text, a tab) goes through DataTable's own _render_cell;
+tests/tui/test_fast_table.py checks the two agree cell by cell."""
 from __future__ import annotations
 
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.widgets import DataTable
@@ -119,6 +131,55 @@ class FastTable(DataTable):
         top = int(self.scroll_y)
         if top - 1 <= index <= top + self.size.height:   # refresh_row's region: on screen only
             self.refresh_row(index)
+
+    # -- a cell of one line: its segments without Rich's render pipeline -----------------
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list:
+        if row_index < 0 or column_index < 0:   # the header, a row label
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
+                     self._update_count, self._pseudo_class_state)   # DataTable's own key
+        lines = self._cell_render_cache.get(cache_key)
+        if lines is None:
+            line = self._one_line(self._data[row_key].get(column_key), row_index, column_index,
+                                  base_style, width, cursor, hover)
+            if line is None:
+                return super()._render_cell(row_index, column_index, base_style, width,
+                                            cursor, hover)
+            lines = self._cell_render_cache[cache_key] = [line]
+        return lines
+
+    def _one_line(self, cell, row_index: int, column_index: int, base_style: Style, width: int,
+                  cursor: bool, hover: bool) -> list[Segment] | None:
+        """The cell's line, or None when it is not a Text of one line that fits."""
+        if not isinstance(cell, Text) or cell.justify not in (None, "default"):
+            return None
+        plain = cell.plain
+        pad = self.cell_padding
+        room = width - 2 * pad
+        if "\n" in plain or "\t" in plain or cell.cell_len > room:
+            return None
+        fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, fixed, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) \
+            + component_style
+        edge = [Segment(" " * pad)] if pad else []
+        fill = [Segment(" " * (room - cell.cell_len))] if room > cell.cell_len else []
+        line = [*edge, *self._text_segments(cell, plain), *fill, *edge]
+        return list(Segment.apply_style(line, pre_style, post_style))
+
+    def _text_segments(self, cell: Text, plain: str) -> list[Segment]:
+        """Text.render's segments, with the text's own style as Rich's wrapping gives it (a
+        span over the line: render alone drops it when there are no other spans)."""
+        if not plain:
+            return []
+        if cell.spans:
+            return list(cell.render(self.app.console))
+        return [Segment(plain, self.app.console.get_style(cell.style) if cell.style else None)]
 
     # -- widths are the subclass's: no cell is measured ---------------------------------
     def _update_dimensions(self, new_rows) -> None:
