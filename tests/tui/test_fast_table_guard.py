@@ -200,7 +200,8 @@ async def test_a_one_line_cell_renders_as_datatable_renders_it():
         fast.add_keyed_rows(kinds_of_cells())
         await pilot.pause()
         shortcut = set()
-        for row, fast._show_hover_cursor in product(range(-1, fast.row_count), (False, True)):
+        for row, show_hover in product(range(-1, fast.row_count), (False, True)):
+            fast._show_hover_cursor = show_hover
             for column in range(len(COLUMNS)):
                 width = fast.ordered_columns[column].get_render_width(fast)
                 for cursor, hover, base in ((False, False, Style()), (True, False, Style(bold=True)),
