@@ -49,9 +49,12 @@ class WalCheckpointer:
         try:
             while True:
                 self._wake.wait()
+                # Cleared before close is looked at, never after: a close() that came
+                # between the two would have its wake cleared, and the thread would wait
+                # for a write forever and close() for the thread (a CLI's exit hung so).
+                self._wake.clear()
                 if self._closed.wait(CHECKPOINT_SECONDS):
                     return
-                self._wake.clear()
                 self._dirty = False   # a write from now on wakes the next round
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

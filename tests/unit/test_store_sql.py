@@ -218,3 +218,35 @@ def test_the_wal_is_checkpointed_by_its_own_thread_not_by_commits(tmp_path):
     finally:
         store.close()
     assert not (tmp_path / "novatui.db-wal").exists()   # the last connection's checkpoint
+
+
+def test_a_close_that_comes_as_a_checkpoint_round_begins_still_ends_the_thread(tmp_path):
+    """close() signals (closed, then wake) landing just as the thread's wait for more writes
+    ends, before its round begins: the wake must not be lost. It was: the round cleared it,
+    the thread then waited for a write forever and close() for the thread (CI's crash tier:
+    a `server list` that never exited)."""
+    import threading
+
+    from core.store_checkpoint import WalCheckpointer
+    path = tmp_path / "novatui.db"
+    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").connection.close()
+    checkpointer = WalCheckpointer(path)
+
+    class ClosedAsTheWaitEnds(threading.Event):
+        """The thread's wait of CHECKPOINT_SECONDS: it ends as a timeout (not closed yet),
+        and close()'s two signals come before the thread's next statement."""
+        came = False
+
+        def wait(self, timeout=None):
+            if timeout is None or self.is_set() or self.came:
+                return super().wait(timeout)
+            self.came = True
+            self.set()
+            checkpointer._wake.set()
+            return False
+
+    checkpointer._closed = ClosedAsTheWaitEnds()
+    checkpointer.wrote()
+    checkpointer._thread.join(timeout=5)
+    assert checkpointer._closed.came
+    assert not checkpointer._thread.is_alive(), "the checkpoint thread missed close()"
