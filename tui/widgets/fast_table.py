@@ -159,7 +159,8 @@ class FastTable(DataTable):
         plain = cell.plain
         pad = self.cell_padding
         room = width - 2 * pad
-        if "\n" in plain or "\t" in plain or cell.cell_len > room:
+        length = cell.cell_len
+        if "\n" in plain or "\t" in plain or length > room:
             return None
         fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
         component_style, post_style = self._get_styles_to_render_cell(
@@ -168,7 +169,7 @@ class FastTable(DataTable):
         pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) \
             + component_style
         edge = [Segment(" " * pad)] if pad else []
-        fill = [Segment(" " * (room - cell.cell_len))] if room > cell.cell_len else []
+        fill = [Segment(" " * (room - length))] if room > length else []
         line = [*edge, *self._text_segments(cell, plain), *fill, *edge]
         return list(Segment.apply_style(line, pre_style, post_style))
 
@@ -177,9 +178,10 @@ class FastTable(DataTable):
         span over the line: render alone drops it when there are no other spans)."""
         if not plain:
             return []
+        console = self.app.console
         if cell.spans:
-            return list(cell.render(self.app.console))
-        return [Segment(plain, self.app.console.get_style(cell.style) if cell.style else None)]
+            return list(cell.render(console))
+        return [Segment(plain, console.get_style(cell.style) if cell.style else None)]
 
     # -- widths are the subclass's: no cell is measured ---------------------------------
     def _update_dimensions(self, new_rows) -> None:
