@@ -1,8 +1,14 @@
 # `make run` and `make test` bootstrap everything they need on a fresh Debian/Ubuntu machine.
-PYTHON ?= python3
+# The distribution's own Python when it is 3.11 or newer: Debian's and Ubuntu's are built with
+# PGO and LTO and link libpython into the interpreter, and run novatui about a fifth faster
+# than a plain source build such as pyenv's (bench/fleet.py at 1,000 instances, alternating:
+# start 735 against 910 ms, `novatui server pause` 120 against 168 ms). Else python3 from PATH.
+PYTHON ?= $(shell /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+            2>/dev/null && echo /usr/bin/python3 || echo python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# Named after the interpreter, so that a venv made by another one is made anew.
+STAMP  := $(VENV)/.installed$(subst /,-,$(PYTHON))
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-fast soak bench screenshots clean system-deps test-deps bytecode
@@ -61,7 +67,7 @@ test-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openssh-server openssh-client; }
 
 $(STAMP): pyproject.toml | system-deps
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
