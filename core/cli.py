@@ -240,6 +240,11 @@ def run(args) -> int:
         # 0.92 ms of CPU per request). Frames are painted only when something changed. It is
         # read when Textual is imported; an operator's own setting wins.
         os.environ.setdefault("TEXTUAL_FPS", "240")
+        # The cyclic collector waits for the first picture (tui/app.py turns it back on, its
+        # survivors frozen): the imports and the first screen make objects that live as long
+        # as the console, and its passes over them were 30-40 ms of the start at 1,000.
+        import gc
+        gc.disable()
         # The console alone pulls in Textual: before any thread of the engine competes.
         from tui.app import run_console
         return run_console(*open_client(args))

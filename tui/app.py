@@ -106,6 +106,7 @@ class NovaApp(App):
     def on_mount(self) -> None:
         self.main = MainScreen()
         self.push_screen(self.main)  # which calls start_up once it is mounted
+        self.set_timer(FIRST_PAINT_WAIT_SECONDS, collector_back)  # no picture came: anyway
         self._ticker = RestingTimer(self, LOG_FLUSH_SECONDS, self._tick)
         self.set_interval(5.0, self._check_terminal)
         if not self.is_headless:
@@ -114,6 +115,10 @@ class NovaApp(App):
     def on_unmount(self) -> None:
         self.client.unsubscribe(self._on_client_event)
         self._requests.shutdown(wait=False)
+
+    def _first_picture_shown(self) -> None:
+        self._first_painted.set()
+        collector_back()
 
     @work(thread=True, group="start")
     def start_up(self) -> None:
@@ -200,7 +205,7 @@ class NovaApp(App):
         except NoMatches:  # the console is closing: its tables are already gone
             return
         if changes.full and not self._first_painted.is_set():
-            self.call_after_refresh(self._first_painted.set)
+            self.call_after_refresh(self._first_picture_shown)
         for event in changes.service:
             self._service_changed(event)
         try:
@@ -344,6 +349,16 @@ def close(client: Client, embedded, settle: bool) -> None:
     finally:
         if embedded is not None:
             embedded.stop(settle=settle, on_wait=_print_waiting)
+
+
+def collector_back() -> None:
+    """The cyclic collector on again, if core/cli.py turned it off for the start: what the
+    start made (modules, widgets, the first rows) lives as long as the console, so it is
+    frozen first, out of the collector's way (a frozen object is still freed when nothing
+    refers to it)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def run_console(client: Client, embedded=None) -> int:

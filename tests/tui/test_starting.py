@@ -3,6 +3,8 @@ one read of the store, its service starts once that picture is painted, and a se
 cannot start ends the console with one line."""
 from __future__ import annotations
 
+import gc
+
 from core.cli import build_parser, open_client
 from core.engine import Engine
 from core.errors import NovaError
@@ -29,10 +31,13 @@ async def test_the_first_picture_comes_from_the_store_then_the_service_starts(tm
     assert {h["state"] for h in first.hosts} == {"starting"}
     assert not client._thread.is_alive() and client.error is None   # not started yet
     app = NovaApp(client, embedded)
+    gc.disable()   # as core/cli.py starts the console: the collector waits for the picture
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             table = app.main.instances
             await until(pilot, lambda: inst["uuid"] in table.records)
+            await until(pilot, app._first_painted.is_set)
+            assert gc.isenabled()   # back on once the first picture is shown
             # The hosts come up: the picture the service sends replaces the first one.
             await until(pilot, lambda: {h["state"] for h in app.main.hosts.records.values()}
                         == {"up"})
@@ -40,6 +45,7 @@ async def test_the_first_picture_comes_from_the_store_then_the_service_starts(tm
             await pilot.press("p")
             await until(pilot, lambda: table.records[inst["uuid"]]["vm_state"] == "paused")
     finally:
+        gc.enable()
         client.close()
         embedded.stop()
 
