@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 
 from core.events import ActionFinished, LogEmitted
 from core.logs import LogLine
@@ -25,28 +26,38 @@ def line(n: int) -> LogEmitted:
     return LogEmitted(LogLine("n-api", time.time(), "INFO", "nova.compute.api", f"line {n}"))
 
 
+@asynccontextmanager
+async def hub_after_a_flush():
+    """A hub with one stream, just after it sent a lone line (an engine thread's): the
+    engine, the hub, the stream's queue and that first batch."""
+    engine = FakeEngine()
+    hub = EventHub(engine)
+    hub.start()
+    queue = hub.join()
+    try:
+        await in_thread(engine.listener, line(0))
+        yield engine, hub, queue, await asyncio.wait_for(queue.get(), 5)
+    finally:
+        hub.close()
+
+
+async def in_thread(fn, *args) -> None:
+    await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
 def test_a_lone_event_goes_at_once_and_a_burst_waits_for_the_spacing():
     async def run():
-        loop = asyncio.get_running_loop()
-        engine = FakeEngine()
-        hub = EventHub(engine)
-        hub.start()
-        queue = hub.join()
-        try:
-            await loop.run_in_executor(None, engine.listener, line(0))  # an engine thread's
-            first = await asyncio.wait_for(queue.get(), 5)
+        async with hub_after_a_flush() as (engine, hub, queue, first):
             first_at = hub._last_flush
 
             def burst():
                 for n in range(1, 4):
                     engine.listener(line(n))
-            await loop.run_in_executor(None, burst)
+            await in_thread(burst)
             batches = []
             while sum(map(len, batches)) < 3:
                 batches.append(await asyncio.wait_for(queue.get(), 5))
             return first, first_at, batches, hub._last_flush
-        finally:
-            hub.close()
 
     first, first_at, batches, last_at = asyncio.run(run())
     assert [i["line"]["message"] for i in first] == ["line 0"]
@@ -63,25 +74,16 @@ def test_an_action_that_finishes_goes_out_at_once_with_what_waited_before_it(mon
     monkeypatch.setattr(hub_module, "URGENT_SPACING", 60.0)
 
     async def run():
-        loop = asyncio.get_running_loop()
-        engine = FakeEngine()
-        hub = EventHub(engine)
-        hub.start()
-        queue = hub.join()
-        try:
-            await loop.run_in_executor(None, engine.listener, line(0))
-            await asyncio.wait_for(queue.get(), 5)   # the flush that starts the spacing
+        async with hub_after_a_flush() as (engine, _, queue, _):
 
             def request_ends(n: int):
                 engine.listener(line(n))
                 engine.listener(ActionFinished(f"req-{n}", "uuid-1", "pause", True))
-            await loop.run_in_executor(None, request_ends, 1)
+            await in_thread(request_ends, 1)
             first = await asyncio.wait_for(queue.get(), 5)   # not a minute
-            await loop.run_in_executor(None, request_ends, 2)
+            await in_thread(request_ends, 2)
             await asyncio.sleep(0.5)
             return first, queue.empty()
-        finally:
-            hub.close()
 
     batch, second_waits = asyncio.run(run())
     assert [i["type"] for i in batch] == ["log", "finished"]
