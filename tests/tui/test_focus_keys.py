@@ -25,6 +25,12 @@ def _items(app) -> dict:
 
 
 # -- point 7 ---------------------------------------------------------------------------
+async def test_the_instances_table_has_the_focus_from_the_start(console):
+    app, pilot = console
+    await settle(pilot, app)
+    assert app.focused is app.main.instances
+
+
 async def test_instance_keys_do_nothing_on_the_hosts_table(console):
     app, pilot = console
     launch(engine_of(app), "vm")
