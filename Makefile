@@ -47,13 +47,17 @@ bench: bytecode
 	$(PY) bench/engine_ops.py
 	$(PY) bench/deployment.py
 
-# System packages the Python build needs: libvirt headers and pkg-config (libvirt-python
-# is a source-only package on PyPI) and the venv module.
+# System packages the Python build needs: libvirt headers, pkg-config, a C compiler and the
+# interpreter's own headers (libvirt-python is a source-only package on PyPI), and the venv
+# module.
 system-deps:
 	@missing=""; \
 	for p in libvirt-dev pkg-config; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	$(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+	  || missing="$$missing python3-dev"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
