@@ -33,6 +33,11 @@ def usage_key(inst: dict) -> tuple:
             None if task in IN_PLACE_TASKS else task)
 
 
+def moving(key: tuple) -> bool:
+    """A usage key of an instance in a move: resized and waiting, or a task that moves."""
+    return key[5] or key[6] is not None
+
+
 class EventFanout:
     def _init_events(self) -> None:
         self._publish = False   # notifications to other processes: with a broker
@@ -99,12 +104,19 @@ class EventFanout:
         if isinstance(event, InstanceChanged) and event.instance.get("host"):
             inst = event.instance
             key = usage_key(inst)
-            if self._usage_keys.get(inst["uuid"]) != key:
+            before = self._usage_keys.get(inst["uuid"])
+            if before != key:
                 if inst.get("deleted_at") is None:
                     self._usage_keys[inst["uuid"]] = key
                 else:
                     self._usage_keys.pop(inst["uuid"], None)
                 self._emit_host(inst["host"])
+                if before is not None and (before[0] != key[0] or moving(before)):
+                    # It left a host, or a move's claims changed (a confirm releases the
+                    # source's): the other host is not in this record, so every view goes
+                    # again (moves are rare; a pause never comes here).
+                    for host in self.config.hosts:
+                        self._emit_host(host.name)
 
     def _emit_host(self, name: str) -> None:
         """The host's view is stale: the emitter thread reads and sends it."""
