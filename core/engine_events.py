@@ -5,7 +5,7 @@ Engine."""
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from . import states as S
 from .events import (ActionFinished, HostChanged, InstanceChanged, LogEmitted, event_from_dict,
@@ -24,18 +24,29 @@ IN_PLACE_TASKS = frozenset({None, *S.REBOOT_STATES, *S.HARD_REBOOT_STATES, S.PAU
                             S.POWERING_ON})
 
 
-def usage_key(inst: dict) -> tuple:
+class UsageKey(NamedTuple):
     """What of an instance its host's view depends on: a change that keeps it (a pause, a
     reboot) does not make the host's view stale."""
+    host: str | None
+    vcpus: int | None
+    memory_mb: int | None
+    root_gb: int | None
+    live: bool
+    resized: bool
+    moving_task: str | None   # a task that moves it or claims for it; None for one in place
+
+    @property
+    def moving(self) -> bool:
+        """In a move: resized and waiting, or a task that moves."""
+        return self.resized or self.moving_task is not None
+
+
+def usage_key(inst: dict) -> UsageKey:
     task = inst.get("task_state")
-    return (inst.get("host"), inst.get("vcpus"), inst.get("memory_mb"), inst.get("root_gb"),
-            inst.get("deleted_at") is None, inst.get("vm_state") == S.RESIZED,
-            None if task in IN_PLACE_TASKS else task)
-
-
-def moving(key: tuple) -> bool:
-    """A usage key of an instance in a move: resized and waiting, or a task that moves."""
-    return key[5] or key[6] is not None
+    return UsageKey(inst.get("host"), inst.get("vcpus"), inst.get("memory_mb"),
+                    inst.get("root_gb"), inst.get("deleted_at") is None,
+                    inst.get("vm_state") == S.RESIZED,
+                    None if task in IN_PLACE_TASKS else task)
 
 
 class EventFanout:
@@ -51,7 +62,7 @@ class EventFanout:
         self._hosts_lock = threading.Lock()
         self._hosts_wake = threading.Event()
         self._hosts_sent: dict[str, dict] = {}
-        self._usage_keys: dict[str, tuple] = {}   # by uuid: usage_key as last seen
+        self._usage_keys: dict[str, UsageKey] = {}   # by uuid: usage_key as last seen
 
     def subscribe(self, listener: Listener) -> None:
         with self._listen_lock:
@@ -111,7 +122,7 @@ class EventFanout:
                 else:
                     self._usage_keys.pop(inst["uuid"], None)
                 self._emit_host(inst["host"])
-                if before is not None and (before[0] != key[0] or moving(before)):
+                if before is not None and (before.host != key.host or before.moving):
                     # It left a host, or a move's claims changed (a confirm releases the
                     # source's): the other host is not in this record, so every view goes
                     # again (moves are rare; a pause never comes here).
