@@ -8,8 +8,10 @@ transaction for the thread, and a `tx()` inside it joins it (one commit for a st
 - SQLite: WAL (checkpointed by a thread of its own: store_checkpoint), synchronous=NORMAL,
   a 10 s busy timeout, and `BEGIN IMMEDIATE` (SQLAlchemy's pysqlite recipe: the driver's
   own transaction handling off, BEGIN emitted from the "begin" event), so writers are
-  serialized and never deadlock. read_only opens the file with mode=ro: the process
-  cannot write it whatever its code does.
+  serialized and never deadlock. Within a process, writers first queue on a lock of the
+  Database's own (see _writing): SQLite's busy handler waits by sleeping 1, 2, 5, 10 ms…
+  and retrying, and in a burst the service's threads slept so 3 times a request. read_only
+  opens the file with mode=ro: the process cannot write it whatever its code does.
 - PostgreSQL: READ COMMITTED, and `tx()` first takes one transaction-scoped advisory lock, so
   that writers are serialized as by BEGIN IMMEDIATE (no deadlock between two steps' writes).
   The compare-and-swaps are single conditional UPDATEs checked by their rowcount, which
@@ -21,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import column, create_engine, event, func, inspect, select, table
@@ -131,6 +133,9 @@ class Database:
         self._checkpointer = (WalCheckpointer(self.path) if self._autocommit and not read_only
                               else None)
         self._compiled: dict = {}  # (statement, parameter names, list lengths): Compiled
+        # SQLite's writers of this process queue here (other processes' on the busy handler)
+        self._write_lock = (threading.Lock() if self._autocommit and not read_only
+                            else None)
 
     @property
     def where(self) -> str:
@@ -155,6 +160,21 @@ class Database:
             with self._conns_lock:
                 self._conns.append(c)
         return c
+
+    @contextmanager
+    def _writing(self):
+        """Hold this process's writers' lock (SQLite), as long as SQLite's own busy timeout
+        at most: past it, the same error as a busy store."""
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        if not lock.acquire(timeout=BUSY_TIMEOUT):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _wrote(self) -> None:
         if self._checkpointer is not None:
@@ -240,17 +260,19 @@ class Database:
         local.depth = 1
         local.after = []
         try:
-            if c.in_transaction():  # left open by an inspection outside tx(): end it
-                c.commit()
-            begin(c)
-            yield c
-            _commit(c, raw)
-        except BaseException:
-            try:
-                _rollback(c, raw)
-            except DBError:
-                pass
-            raise
+            with self._writing():
+                try:
+                    if c.in_transaction():  # left open by an inspection outside tx(): end it
+                        c.commit()
+                    begin(c)
+                    yield c
+                    _commit(c, raw)
+                except BaseException:
+                    try:
+                        _rollback(c, raw)
+                    except DBError:
+                        pass
+                    raise
         finally:
             local.depth = 0
         self._wrote()
@@ -296,9 +318,11 @@ class Database:
         if local.depth:
             return take(raw.execute(compiled.sql, compiled.args(params)), compiled)
         if self._autocommit:
-            out = take(raw.execute(compiled.sql, compiled.args(params)), compiled)
-            if compiled.writes:
-                self._wrote()
+            if not compiled.writes:
+                return take(raw.execute(compiled.sql, compiled.args(params)), compiled)
+            with self._writing():
+                out = take(raw.execute(compiled.sql, compiled.args(params)), compiled)
+            self._wrote()
             return out
         c = local.db
         try:
@@ -331,14 +355,16 @@ class Database:
         c = self.db
         if self._local.depth:
             return take(c.execute(stmt, params) if stmt is not None else None)
+        writes = stmt is not None and stmt.is_dml
         try:
-            out = take(c.execute(stmt, params) if stmt is not None else None)
-            c.commit()
+            with self._writing() if writes else nullcontext():
+                out = take(c.execute(stmt, params) if stmt is not None else None)
+                c.commit()
         except BaseException:
             if c.in_transaction():
                 c.rollback()
             raise
-        if stmt is not None and stmt.is_dml:
+        if writes:
             self._wrote()
         return out
 

@@ -250,3 +250,37 @@ def test_a_close_that_comes_as_a_checkpoint_round_begins_still_ends_the_thread(t
     checkpointer._thread.join(timeout=5)
     assert checkpointer._closed.came
     assert not checkpointer._thread.is_alive(), "the checkpoint thread missed close()"
+
+
+def test_one_process_writers_queue_on_a_lock_not_on_sqlites_busy_sleeps(tmp_path):
+    """SQLite's busy handler waits by sleeping (1, 2, 5, 10 ms… then trying again): the
+    service's threads did so 3 times a request in a burst. They queue on the Database's lock
+    instead. With the busy wait turned off on every connection, any writer that met
+    another's transaction would fail at once with "database is locked"."""
+    import threading
+
+    store = Store(tmp_path / "novatui.db")
+    errors, start = [], threading.Barrier(6)
+
+    def writer(n: int) -> None:
+        try:
+            store.conn.execute("PRAGMA busy_timeout=0")
+            start.wait()
+            for i in range(60):
+                with store.tx():   # a transaction held across a few statements
+                    store.put_message(f"t{n}", {"args": {"i": i}})
+                    store.heartbeat(f"h{n}", i)
+                store.heartbeat(f"h{n}", i)   # and a write of its own, outside one
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert len(store.pending_messages()) == 6 * 60 and len(store.services()) == 6
+    finally:
+        store.close()
