@@ -11,6 +11,9 @@ NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
 # Which novatui host a guest belongs to: two inventory hosts may share one libvirtd.
 PLACEMENT_NS = "https://github.com/novatui/xmlns/placement/1"
+# The prefixes ElementTree writes them with (process-wide)
+for _prefix, _uri in (("nova", NOVA_NS), ("novatui", PLACEMENT_NS), ("test", TEST_NS)):
+    ET.register_namespace(_prefix, _uri)
 
 
 def domain_name(uuid: str) -> str:
@@ -57,6 +60,4 @@ def build_domain_xml(inst: dict, disk_path: Path, domain_type: str, disk_format:
         ET.SubElement(serial, "target", port="0")
         console = ET.SubElement(devices, "console", type="pty")
         ET.SubElement(console, "target", type="serial", port="0")
-    ET.register_namespace("nova", NOVA_NS)
-    ET.register_namespace("novatui", PLACEMENT_NS)
     return ET.tostring(dom, encoding="unicode")

@@ -171,3 +171,38 @@ def test_delete_while_the_host_is_down_is_local_and_the_guest_is_cleaned_at_its_
         assert "Destroying instance deleted while its host was down" in log_text(state_dir, "n-cpu")
     finally:
         eng.stop()
+
+
+def test_run_states_go_to_the_node_journal_and_into_the_node_file_at_the_next_start(config, state_dir):
+    """A pause or a stop appends a line to the host's node journal instead of writing the
+    whole node file again; the next connection folds the journal into the file. A line
+    written after an older write of the file, or cut by a kill, is not applied."""
+    eng = Engine(config, state_dir).start()
+    a, b = launch(eng, "a"), launch(eng, "b")
+    nodes = {i["host"]: state_dir / "hosts" / i["host"] / "node.xml" for i in (a, b)}
+    before = {n: p.read_bytes() for n, p in nodes.items()}
+    act(eng, "pause", "a")
+    act(eng, "stop", "b")
+    assert {n: p.read_bytes() for n, p in nodes.items()} == before   # not written again
+    journal = nodes[a["host"]].with_name("node.journal")
+    assert f" {a['uuid']} {libvirt.VIR_DOMAIN_PAUSED} 0\n" in journal.read_text()
+    eng.stop()   # as a kill would leave it: the journal not folded yet
+    mark = nodes[a["host"]].read_text().splitlines()[0].split()[3]
+    with journal.open("a") as f:   # (a paused guest found running stays so: no sync heals it)
+        f.write(f"0123456789abcdef {a['uuid']} {libvirt.VIR_DOMAIN_RUNNING} 0\n")  # older
+        f.write(f"{mark} {a['uuid']} {libvirt.VIR_DOMAIN_RUNNING} 0")    # cut: no newline
+
+    eng = Engine(config, state_dir).start()
+    try:
+        for inst, state in ((a, libvirt.VIR_DOMAIN_PAUSED), (b, libvirt.VIR_DOMAIN_SHUTOFF)):
+            assert domain(eng, inst).state()[0] == state
+            conn = libvirt.open(f"test://{nodes[inst['host']]}")   # the file alone says so
+            try:
+                assert conn.lookupByUUIDString(inst["uuid"]).state()[0] == state
+            finally:
+                conn.close()
+        assert journal.read_text() == ""
+        assert act(eng, "unpause", "a")["vm_state"] == "active"
+        assert act(eng, "start", "b")["vm_state"] == "active"
+    finally:
+        eng.stop()
