@@ -64,10 +64,18 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
     def call(self, fn: Callable, *args) -> Future:
         """Run a read-only driver call on this service's thread (callers never touch libvirt)."""
         future: Future = Future()
+        self._queue_call(future, fn, args)
+        return future
+
+    def post(self, fn: Callable, *args) -> None:
+        """fn on this service's thread, with no answer to wait for (a libvirt event's
+        handling: a Future a request cost a burst 3 % of the service's CPU)."""
+        self._queue_call(None, fn, args)
+
+    def _queue_call(self, future: Future | None, fn: Callable, args: tuple) -> None:
         self._calls.put((future, fn, args))
         if not self._stepping:  # waking the loop would make it claim (a libvirt event: in vain)
             self.bus.wake(self.topic)
-        return future
 
     def _run_calls(self) -> None:
         while True:
@@ -75,7 +83,13 @@ class ComputeManager(BuildOps, LifecycleOps, ImageOps, MoveOps, RecoveryOps, Per
                 future, fn, args = self._calls.get_nowait()
             except queue.Empty:
                 return
-            if future.set_running_or_notify_cancel():
+            if future is None:
+                try:
+                    fn(*args)
+                except Exception as e:  # noqa: BLE001 - as a call's would go to its Future
+                    self.log.warning(f"{getattr(fn, '__name__', fn)} failed: "
+                                     f"{type(e).__name__}: {e}")
+            elif future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(*args))
                 except Exception as e:  # noqa: BLE001 - handed to the caller

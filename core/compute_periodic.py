@@ -71,7 +71,7 @@ class PeriodicOps:
 
     def _lifecycle_event(self, uuid: str, event: int) -> None:
         """On libvirt's event thread: hand the event to this service's thread."""
-        self.call(self._on_lifecycle, uuid, event)
+        self.post(self._on_lifecycle, uuid, event)
 
     # The power state a lifecycle event says the guest is in.
     EVENT_POWER = {"Started": S.RUNNING, "Resumed": S.RUNNING, "Paused": S.PAUSED_POWER,
