@@ -1,7 +1,8 @@
 """A script's burst with the console open, and where its CPU goes: the real `novatui` in a
 tmux pane at 200x50 on 1,000 instances / 20 simulated hosts (embedded: the console starts
 its own service), a script sending 1,000 pauses then 1,000 unpauses by id, one request
-after another, each waited for (bench/fleet.py's bulk row). Per launch: requests per second,
+after another (or from --senders threads), then waiting for them all (bench/fleet.py's bulk
+row). Per launch: requests per second,
 and CPU milliseconds per request of the console, its service and the script (a process of
 its own, bench/burst_script.py, that uses the measured checkout's HTTP client).
 
@@ -12,7 +13,7 @@ by it say what changed when the machine's speed does not (these machines' speed 
 --root DIR measures the `core` and `tui` found in DIR as well (e.g. `git archive REV core
 tui | tar -x -C DIR`; the script's client is DIR's too), for before/after figures: launches alternate between the copies, so
 that a busy machine weighs on both alike. Usage:
-  python bench/burst.py [--launches 5] [--root DIR]
+  python bench/burst.py [--launches 5] [--senders 1] [--root DIR]
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ N, HOSTS = 1000, 20
 SCRIPT = ROOT / "bench" / "burst_script.py"
 
 
-def launch(src: Path, root: Path, trial: int) -> dict:
+def launch(src: Path, root: Path, trial: int, senders: int) -> dict:
     with console(src, HOSTS, "embedded", trial, root) as run:
         run.pane.start()
         run.pane.wait(full_table(N, name(0, N)), 120)
@@ -44,7 +45,8 @@ def launch(src: Path, root: Path, trial: int) -> dict:
         time.sleep(2.0)
         before = cpu_seconds(console_pid), cpu_seconds(service)
         # pauses, then unpauses: 2 x N requests, by the measured checkout's own client
-        done = subprocess.run([sys.executable, str(SCRIPT), str(run.state / "api.sock"), str(N)],
+        done = subprocess.run([sys.executable, str(SCRIPT), str(run.state / "api.sock"), str(N),
+                               str(senders)],
                               cwd=root, capture_output=True, text=True, timeout=600, check=True)
         after = cpu_seconds(console_pid), cpu_seconds(service)
     out = json.loads(done.stdout)
@@ -53,18 +55,20 @@ def launch(src: Path, root: Path, trial: int) -> dict:
             "script": 1000 * out["cpu"] / (2 * N)}
 
 
-def report(label: str, runs: list[dict]) -> None:
+def report(label: str, runs: list[dict], senders: int) -> None:
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
     ratio = lambda key: statistics.median(r[key] / r["script"] for r in runs)  # noqa: E731
-    print(f"{label}: {med('rate'):.0f} requests/s (1 sender); CPU per request: console "
-          f"{med('console'):.2f} ms ({ratio('console'):.2f}x the script's), service "
-          f"{med('service'):.2f} ms ({ratio('service'):.2f}x), script {med('script'):.2f} ms "
-          f"({len(runs)} launches)")
+    plural = "s" if senders > 1 else ""
+    print(f"{label}: {med('rate'):.0f} requests/s ({senders} sender{plural}); CPU per "
+          f"request: console {med('console'):.2f} ms ({ratio('console'):.2f}x the script's), "
+          f"service {med('service'):.2f} ms ({ratio('service'):.2f}x), "
+          f"script {med('script'):.2f} ms ({len(runs)} launches)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--launches", type=int, default=5)
+    ap.add_argument("--senders", type=int, default=1, help="the script's sending threads")
     ap.add_argument("--root", type=Path, action="append", default=[],
                     help="also measure the core and tui found in this folder (repeatable)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "novatui-fleet")
@@ -75,14 +79,14 @@ def main() -> None:
     try:
         for trial in range(args.launches):
             for root in roots:
-                runs[root].append(out := launch(src, root, trial))
+                runs[root].append(out := launch(src, root, trial, args.senders))
                 print(f"{root} launch {trial}: {out['rate']:.0f}/s, console {out['console']:.2f} "
                       f"ms, service {out['service']:.2f} ms, script {out['script']:.2f} ms",
                       flush=True)
     finally:
         kill_server()
     for root in roots:
-        report("this checkout" if root == ROOT else str(root), runs[root])
+        report("this checkout" if root == ROOT else str(root), runs[root], args.senders)
 
 
 if __name__ == "__main__":
