@@ -74,6 +74,7 @@ class SimulatedDriver(LibvirtDriver):
         self.host_dir.mkdir(parents=True, exist_ok=True)
         if not self.node_file.exists():
             self._write_node([])
+        self._close_journal()   # a connection again, after its host was unreachable
         self._fold_journal()
         self._journal = os.open(self.journal_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._states = None
@@ -81,6 +82,9 @@ class SimulatedDriver(LibvirtDriver):
 
     def close(self) -> None:
         super().close()
+        self._close_journal()
+
+    def _close_journal(self) -> None:
         if self._journal is not None:
             os.close(self._journal)
             self._journal = None
