@@ -168,6 +168,7 @@ class SimulatedDriver(LibvirtDriver):
                 return  # a damaged file: libvirt's connection says so, the journal is kept
             self._write_node([_with_state(d, states) for d in node if d.tag == "domain"])
         self.journal_file.write_bytes(b"")
+
     def _entry(self, uuid: str, dom, state: tuple[int, bool]) -> str:
         """One guest in the node file: its definition and its run state."""
         xml = self._xml_cache.get(uuid)
