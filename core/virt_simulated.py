@@ -1,6 +1,7 @@
 """The simulated host: a libvirt test-driver node kept in the state dir."""
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -19,6 +20,8 @@ from .virt_xml import TEST_NS
 # they follow, so that lines older than the file are never applied to it.
 NODE_MARK = "<!-- novatui node {} -->"
 _NODE_MARK = re.compile(r"<!-- novatui node ([0-9a-f]{16}) -->")
+_JOURNAL_LINE = re.compile(r"([0-9a-f]{16}) (\S+) ([0-9]{1,2}) ([01])\n")   # mark uuid state saved
+JOURNAL_LIMIT = 1 << 20   # bytes: past them, a change writes the node file (and empties this)
 
 
 class SimulatedDriver(LibvirtDriver):
@@ -57,6 +60,7 @@ class SimulatedDriver(LibvirtDriver):
         self.node_file = self.host_dir / "node.xml"
         self.journal_file = self.host_dir / "node.journal"
         self._journal: int | None = None   # its descriptor, appending
+        self._journaled = 0                # bytes appended since it was last emptied
         self._mark = ""                    # the node file's, as last written
         self._xml_cache: dict[str, str] = {}
         self._save_lock = threading.Lock()
@@ -83,6 +87,7 @@ class SimulatedDriver(LibvirtDriver):
     def close(self) -> None:
         super().close()
         self._close_journal()
+        self._states = None
 
     def _close_journal(self) -> None:
         if self._journal is not None:
@@ -104,13 +109,21 @@ class SimulatedDriver(LibvirtDriver):
             self._touch(uuid, redefined=True)
         with self._save_lock:
             self._touched.add(uuid)
-            if self._states is None or not self._journal_touched():
-                self._save_all()
+            self._persist()
 
     def save(self) -> None:
         """Write every guest's definition and run state back to the node file."""
         with self._save_lock:
-            self._save_all()
+            self._states = None
+            self._persist()
+
+    def _persist(self) -> None:
+        try:
+            if self._states is None or not self._journal_touched():
+                self._save_all()
+        except BaseException:
+            self._states = None   # unsure what the file and journal hold: the next change
+            raise                 # writes the file, from what libvirt says
 
     def _save_all(self) -> None:
         entries, states = [], {}
@@ -118,16 +131,18 @@ class SimulatedDriver(LibvirtDriver):
             uuid = dom.UUIDString()
             states[uuid] = _state_of(dom)
             entries.append(self._entry(uuid, dom, states[uuid]))
-        self._touched.clear()
         self._write_node(entries)
+        self._touched.clear()
         self._states = states
         if self._journal is not None:  # its lines name the file before: emptied, or not
             os.ftruncate(self._journal, 0)
+            self._journaled = 0
 
     def _journal_touched(self) -> bool:
         """Journal the touched guests' new run states; False when unsure that the others
-        are all still there as written (a touched guest gone, or the count differs)."""
-        states, lines = self._states, []
+        are all still there as written (a touched guest gone, or the count differs), or
+        when the journal has grown past JOURNAL_LIMIT."""
+        states, changed, lines = self._states, {}, []
         for uuid in self._touched:
             try:
                 dom = self.conn.lookupByUUIDString(uuid)
@@ -137,30 +152,38 @@ class SimulatedDriver(LibvirtDriver):
                 return False  # new: the full write puts it in
             state = _state_of(dom)
             if state != states[uuid]:
-                states[uuid] = state
+                changed[uuid] = state
                 lines.append(f"{self._mark} {uuid} {state[0]} {int(state[1])}\n")
-        self._touched.clear()
-        if self.conn.numOfDomains() + self.conn.numOfDefinedDomains() != len(states):
+        if (self.conn.numOfDomains() + self.conn.numOfDefinedDomains() != len(states)
+                or self._journaled > JOURNAL_LIMIT):
             return False
         if lines:  # one write: a kill leaves it whole or not there
-            os.write(self._journal, "".join(lines).encode())
+            data = "".join(lines).encode()
+            if os.write(self._journal, data) != len(data):   # a full disk
+                raise OSError(errno.ENOSPC, f"{self.journal_file}: a write cut short")
+            self._journaled += len(data)
+        states.update(changed)   # only once written: a failure leaves them to the next write
+        self._touched.clear()
         return True
 
     def _fold_journal(self) -> None:
         """The run states journaled after the node file's last write go into it (libvirt
-        reads the file alone); a line of an older write of the file is not applied."""
+        reads the file alone); a line of an older write of the file is not applied, nor a
+        line cut short. A node file that cannot be read is left to libvirt to refuse."""
         try:
-            lines = self.journal_file.read_text().splitlines(keepends=True)
+            journal = self.journal_file.read_bytes().decode(errors="replace")
         except FileNotFoundError:
             return
-        text = self.node_file.read_text()
+        try:
+            text = self.node_file.read_bytes().decode()
+        except UnicodeDecodeError:
+            return
         mark = _NODE_MARK.match(text)
         states = {}
-        for line in lines:
-            parts = line.split()
-            if (mark is not None and line.endswith("\n") and len(parts) == 4
-                    and parts[0] == mark[1] and parts[2].isdigit()):
-                states[parts[1]] = (int(parts[2]), parts[3] == "1")
+        for line in journal.splitlines(keepends=True) if mark is not None else ():
+            found = _JOURNAL_LINE.fullmatch(line)
+            if found is not None and found[1] == mark[1]:
+                states[found[2]] = (int(found[3]), found[4] == "1")
         if states:
             try:
                 node = ET.fromstring(text)
@@ -211,4 +234,5 @@ def _with_state(domain: ET.Element, states: dict[str, tuple[int, bool]]) -> str:
             domain.remove(saved)
         elif saved is None and state[1]:
             ET.SubElement(domain, f"{{{TEST_NS}}}hasmanagedsave")
+    domain.tail = None   # the file's own newline between guests
     return ET.tostring(domain, encoding="unicode")

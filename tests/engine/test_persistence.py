@@ -10,7 +10,7 @@ import pytest
 from core import states as S
 from core.engine import Engine
 from core.errors import HostOwned, InstanceInvalidState
-from tests.conftest import act, computes_held, domain, eventually, launch, log_text
+from tests.conftest import act, computes_held, domain, eventually, launch, launch_on, log_text
 
 
 def _disk_sha(state_dir, inst):
@@ -204,5 +204,29 @@ def test_run_states_go_to_the_node_journal_and_into_the_node_file_at_the_next_st
         assert journal.read_text() == ""
         assert act(eng, "unpause", "a")["vm_state"] == "active"
         assert act(eng, "start", "b")["vm_state"] == "active"
+    finally:
+        eng.stop()
+
+
+def test_a_journal_write_that_fails_leaves_the_next_change_to_write_the_node_file(
+        config, state_dir, monkeypatch):
+    """A pause whose journal line cannot be written (a full disk) must not count as
+    journaled: the next change of another guest writes the whole node file, with the first
+    guest as libvirt has it, so a restart finds it paused."""
+    import core.virt_simulated as simulated
+
+    eng = Engine(config, state_dir).start()
+    a, b = launch_on(eng, "cmp1", "a"), launch_on(eng, "cmp1", "b")
+    with monkeypatch.context() as m:
+        m.setattr(simulated.os, "write", lambda fd, data: 0)   # nothing written: disk full
+        eng.wait(eng.request("pause", "a"), timeout=30)
+    assert domain(eng, a).state()[0] == libvirt.VIR_DOMAIN_PAUSED   # libvirt did pause it
+    act(eng, "pause", "b")
+    eng.stop()
+
+    eng = Engine(config, state_dir).start()
+    try:
+        for inst in (a, b):
+            assert domain(eng, inst).state()[0] == libvirt.VIR_DOMAIN_PAUSED
     finally:
         eng.stop()
