@@ -173,7 +173,8 @@ def test_delete_while_the_host_is_down_is_local_and_the_guest_is_cleaned_at_its_
         eng.stop()
 
 
-def test_run_states_go_to_the_node_journal_and_into_the_node_file_at_the_next_start(config, state_dir):
+def test_run_states_go_to_the_node_journal_and_into_the_node_file_at_the_next_start(
+        config, state_dir):
     """A pause or a stop appends a line to the host's node journal instead of writing the
     whole node file again; the next connection folds the journal into the file. A line
     written after an older write of the file, or cut by a kill, is not applied."""
