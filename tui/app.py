@@ -364,9 +364,11 @@ def collector_back() -> None:
 def run_console(client: Client, embedded=None) -> int:
     app = NovaApp(client, embedded)
     # What is here now (the modules, mostly) lives as long as the console: out of the
-    # cyclic collector's way, whose full passes would walk it all while the first picture's
-    # rows are made (a tenth of a second at 5,000 instances), and at every pass after
-    # that. Frozen objects are still freed once nothing refers to them.
+    # cyclic collector's way, whose full passes would walk it all at every pass. From
+    # core/cli.py the collector is off until the first picture anyway (collector_back
+    # freezes what the start made then); a caller that left it on (the tests) would
+    # otherwise walk it while the first picture's rows are made (a tenth of a second at
+    # 5,000). Frozen objects are still freed once nothing refers to them.
     gc.freeze()
     try:
         app.run()
