@@ -105,7 +105,10 @@ class NovaApp(App):
     # -- start -------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.main = MainScreen()
-        self.push_screen(self.main)  # which calls start_up once it is mounted
+        # Pushed once the app's own start is over: until then Textual holds every frame
+        # back (its start is one batch), so the first picture, drawn in it, would be drawn
+        # again after it (70-90 ms of the start at 1,000 rows).
+        self.call_later(self.push_screen, self.main)   # which calls start_up once mounted
         self.set_timer(FIRST_PAINT_WAIT_SECONDS, collector_back)  # no picture came: anyway
         self._ticker = RestingTimer(self, LOG_FLUSH_SECONDS, self._tick)
         self.set_interval(5.0, self._check_terminal)
@@ -120,14 +123,24 @@ class NovaApp(App):
         self._first_painted.set()
         collector_back()
 
-    @work(thread=True, group="start")
-    def start_up(self) -> None:
-        """The first picture (a service still starting gives it from one read of the
-        store), then what the cloud is (hosts, flavors, zones), then the events, then the
-        history of the log lines: read once the stream is open, so no line falls between."""
+    def first_rows(self) -> bool:
+        """The first picture's rows, when the client has them already (a service still
+        starting gives them from one read of the store): into the tables before their
+        first layout, so the first frame drawn is the full one, not an empty frame and
+        then the rows (a frame of this size is 80-100 ms here)."""
         first = self.client.first_snapshot()
-        if first is not None:  # painted before the service's threads compete with it
-            self._post_event(first)
+        if first is None:
+            return False
+        self.feed.put(first)
+        self.on_client_events()
+        return True
+
+    @work(thread=True, group="start")
+    def start_up(self, painting: bool) -> None:
+        """After the first picture (painting: its rows are in, its frame is being drawn),
+        what the cloud is (hosts, flavors, zones), then the events, then the history of the
+        log lines: read once the stream is open, so no line falls between."""
+        if painting:  # drawn before the service's threads compete with it
             self._first_painted.wait(FIRST_PAINT_WAIT_SECONDS)
         reason = self.client.started()
         if reason is not None:

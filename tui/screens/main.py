@@ -63,7 +63,8 @@ class MainScreen(ActionsMixin, ViewMixin, Screen):
         self.refresh_keys()
         self.split = PaneSplit(self.logs, self.app.read_only)
         self.split.restore()
-        self.app.start_up()  # the client's info, rows and lines: into a screen ready for them
+        # the client's rows, info and lines: into a screen ready for them
+        self.app.start_up(self.app.first_rows())
 
     def use_info(self, info: dict, prefs_dir, prefs: dict) -> None:
         """What the client says of the cloud (before any line is shown): the hosts' names

@@ -32,8 +32,8 @@ def _table_state(table: DiffTable, noun: str, extra: list[str]) -> str:
 
 class ViewMixin:
     def update_titles(self) -> None:
-        if not self.is_mounted:
-            return
+        if not self.children:   # not composed yet (in on_mount it is: the first rows' titles
+            return              # go into the first frame, not into a repaint after it)
         scope = [f"host {self.scope_host} (Enter on it again: all)"] if self.scope_host else []
         for widget, title in ((self.instances, _table_state(self.instances, "instances", scope)),
                               (self.hosts, _table_state(self.hosts, "hosts", [])),
