@@ -6,8 +6,8 @@ from __future__ import annotations
 from core.actions import ACTIONS, Action
 
 from ..registry import _LABELS, ARGUMENTS, REGISTRY, KeyAction
-from .dialogs import ArgumentDialog, ConfirmDialog, LaunchDialog
-from .reason import ReasonDialog
+
+# The dialogs are imported when first opened, as main_view.py's screens are.
 
 
 def _simulated(host: dict) -> bool:
@@ -128,6 +128,7 @@ class ActionsMixin:
                 self.toast(why, title=entry.label, severity="warning")
                 return
         if entry.core[0].name == "create":
+            from .dialogs import LaunchDialog
             self.app.push_screen(LaunchDialog(self.app.catalog), self._launch)
             return
         action, plan, refused = self.plan(entry, only)
@@ -140,6 +141,7 @@ class ActionsMixin:
         if action.name in ARGUMENTS:
             key, kind = ARGUMENTS[action.name]
             title = f"{_verb(action).capitalize()} {self._who(plan)}: {key}"
+            from .dialogs import ArgumentDialog
             self.app.push_screen(ArgumentDialog(title, kind, self._choices(kind),
                                                 self._default(kind, plan[0][0])),
                                  lambda value: value and self._confirm(action, plan, {key: value}))
@@ -174,6 +176,7 @@ class ActionsMixin:
     def _confirm(self, action: Action, plan, params: dict, question: str | None = None) -> None:
         if action.destructive:
             verb = _verb(action)
+            from .dialogs import ConfirmDialog
             self.app.push_screen(ConfirmDialog(question or f"{verb.capitalize()} {self._who(plan)}?",
                                                verb, plan),
                                  lambda ok: ok and self._send(plan, params))
@@ -228,6 +231,7 @@ class ActionsMixin:
             return
         name = host["name"]
         if host["enabled"]:
+            from .reason import ReasonDialog
             self.app.push_screen(ReasonDialog(f"Disable {name}: the scheduler will skip it"),
                                  lambda reason: reason is not None and self.app.set_host(
                                      name, False, reason or None))
