@@ -16,7 +16,7 @@ from ..widgets.diff_table import DiffTable
 
 
 def _table_state(table: DiffTable, noun: str, extra: list[str]) -> str:
-    shown, total = table.row_count, len(table.records)
+    shown, total = table.shown_count, len(table.records)
     parts = [f"{noun} {shown}/{total}" if shown != total else f"{noun} {total}"] + extra
     if table.pattern is not None:
         parts.append(f"filter {'!' if table.invert else ''}/{table.pattern.pattern}/")
