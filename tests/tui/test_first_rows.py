@@ -75,3 +75,29 @@ async def test_rows_after_the_first_layout_paint_at_their_measured_widths():
         await pilot.pause()
         assert any("vm0000" in line for line in app.painted)
         assert garbled(app.painted) == []
+
+
+async def test_a_first_fill_of_thousands_makes_its_first_rows_in_its_frame_and_the_rest_after():
+    from tui.screens.main_view import _table_state
+    from tui.widgets.diff_table import FIRST_FILL
+    n = 1000
+    app = OneTable(early=False)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        table = app.query_one(InstancesTable)
+        table.upsert([record(i) for i in range(n)], "uuid")
+        # Before the frame: the first rows only, counted with the rest in the title.
+        assert table.row_count == FIRST_FILL
+        assert table.shown_count == n and _table_state(table, "instances", []) == f"instances {n}"
+        # Changed or deleted before they are made: made once, from their newest record, in
+        # their place; or not at all.
+        changed = dict(record(900), task_state="pausing", updated_at=NOW + 1)
+        table.upsert([changed, dict(record(901), deleted_at=NOW + 1, updated_at=NOW + 1)], "uuid")
+        assert table.row_count == FIRST_FILL and table.shown_count == n - 1
+        await pilot.pause()
+        keys = [row.key.value for row in table.ordered_rows]
+        assert len(keys) == len(set(keys)) == n - 1
+        assert record(901)["uuid"] not in keys
+        assert table.shown_cells(changed["uuid"])[3].plain == "pausing"
+        assert keys == [record(i)["uuid"] for i in range(n) if i != 901]
+        assert table.shown_count == n - 1 and garbled(app.painted) == []
