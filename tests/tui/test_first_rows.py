@@ -101,3 +101,22 @@ async def test_a_first_fill_of_thousands_makes_its_first_rows_in_its_frame_and_t
         assert table.shown_cells(changed["uuid"])[3].plain == "pausing"
         assert keys == [record(i)["uuid"] for i in range(n) if i != 901]
         assert table.shown_count == n - 1 and garbled(app.painted) == []
+
+
+async def test_columns_are_fitted_when_the_width_changes_not_at_every_layout():
+    """A fit may scan every row (a column whose widest cell changed): a layout that leaves
+    the table's width as it was (a title, a row changed) must not make one."""
+    app = OneTable(early=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        table = app.query_one(InstancesTable)
+        fits = []
+        fit = table.fit_columns
+        table.fit_columns = lambda *a, **k: fits.append(1) or fit(*a, **k)
+        for _ in range(3):
+            app.screen.refresh(layout=True)
+            await pilot.pause()
+        assert fits == []
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        assert fits and table.size.width < 160

@@ -101,6 +101,7 @@ class DiffTable(FastTable):
         self._stale: set[str] = set()        # columns whose widest cell may have shrunk
         self.shown_columns: list[str] = list(self._keys)
         self._later: dict[str, None] = {}   # a first fill's rows to make after its frame
+        self._laid_width = 0   # the width the layout last gave
 
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
@@ -320,9 +321,9 @@ class DiffTable(FastTable):
         """The columns fitted to a new width as the layout hands it over, before the frame
         is drawn: Resize comes after that frame, which would be drawn with the old widths
         and then again (the first picture's table twice, 60-80 ms at 1,000 rows)."""
-        width = self.size.width
         resized = super()._size_updated(size, virtual_size, container_size, layout)
-        if size.width != width:
+        if size.width != self._laid_width:   # not at every layout: a fit may scan every row
+            self._laid_width = size.width
             self.fit_columns()
         return resized
 
