@@ -43,15 +43,17 @@ class Action:
         its request body's key, with os-start/os-stop read as start/stop."""
         return {"os-start": "start", "os-stop": "stop"}.get(self.api_action, self.api_action)
 
-    def refusal(self, inst: dict) -> Exception | None:
-        """Why the API would refuse this action for `inst` (None when it is allowed)."""
+    def refusal(self, inst: dict, taken: bool = False) -> Exception | None:
+        """Why the API would refuse this action for `inst` (None when it is allowed).
+        taken: `inst` is what the API's take returned (its task_state is the new one; the
+        take checked the one before)."""
         uuid, name = inst["uuid"], self.nova_name
         if self.lock_checked and inst.get("locked"):
             return InstanceIsLocked(f"Instance {uuid} is locked")
         if self.vm_states is not None and inst["vm_state"] not in self.vm_states:
             return InstanceInvalidState(
                 f"Cannot '{name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
-        if self.task_states is not None and inst.get("task_state") not in self.task_states:
+        if not taken and self.task_states is not None and inst.get("task_state") not in self.task_states:
             return InstanceInvalidState(
                 f"Cannot '{name}' instance {uuid} while it is in task_state {inst['task_state']}")
         if self.must_have_launched and self.vm_states is not None and not inst.get("launched_at"):

@@ -272,7 +272,11 @@ async def server_action(request: web.Request) -> web.StreamResponse:
 
 
 def _perform(engine, server_id: str, name: str, ctx: str, params: dict):
-    """As one API request: Nova's 404 for an instance that is not there, then the action."""
+    """As one API request: the action, taken with no read before; when nothing was taken,
+    Nova's 404 for an instance that is not there, then the refusal."""
+    taken = engine.api.perform_taking_first(name, server_id, ctx=ctx, **params)
+    if taken is not None:
+        return taken
     return engine.api.perform_on(name, live_instance(engine, server_id), ctx=ctx, **params)
 
 
