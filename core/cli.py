@@ -248,7 +248,9 @@ def run(args) -> int:
         gc.disable()
         # The console alone pulls in Textual: before any thread of the engine competes. The
         # first picture's read of the store runs meanwhile (SQLite's own work needs no GIL:
-        # 50 ms of the start at 5,000 instances).
+        # 50 ms of the start at 5,000 instances); what that read imports is imported first,
+        # so that no module is imported by two threads at once.
+        from . import hosts, starting, statedir, store_peek  # noqa: F401
         opening = _started(open_client, args)
         from tui.app import run_console
         return run_console(*opening())

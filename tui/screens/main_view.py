@@ -12,7 +12,7 @@ from ..registry import HOSTS, SORT_KEYS, KeyAction
 from ..widgets.diff_table import DiffTable
 
 # The screens a key opens are imported when first opened: they and the Textual widgets only
-# they use (tabs, selects, buttons) are not the first picture's (15-20 ms of the start).
+# they use (tabs, selects, buttons) are not the first picture's (10-20 ms of the start).
 
 
 def _table_state(table: DiffTable, noun: str, extra: list[str]) -> str:
