@@ -25,7 +25,7 @@ from .errors import Conflict, UnexpectedTaskState, describe_db_error
 from .store_db import Database, DBError, StoreError  # noqa: F401
 from .store_mailbox import Mailbox
 from .store_migrations import Migrations
-from .store_peek import instance_record as _instance, usage_by_host
+from .store_peek import instance_record as _instance, instance_records, usage_by_host
 from .store_schema import (ACTIVE_MIGRATION, images, instance_action_events, instance_actions,
                            instance_faults, instances, ip_allocations, migrations, services)
 
@@ -226,12 +226,12 @@ class Store(Database, Mailbox, Migrations):
             rows = self._rows(LIST_INSTANCES)
         else:
             rows = self._rows(LIST_HOST_INSTANCES, {"w_host": host})
-        return [_instance(r) for r in rows]
+        return instance_records(rows)
 
     def changed_since(self, when: float) -> list[dict]:
         """Instances written after `when` (deleted ones too): how a watcher sees what other
         processes sharing the store did."""
-        return [_instance(r) for r in self._rows(CHANGED_SINCE, {"w_when": when})]
+        return instance_records(self._rows(CHANGED_SINCE, {"w_when": when}))
 
     def update_instance(self, uuid: str, expected_task_state=_UNSET, **fields) -> dict:
         """Write fields; with expected_task_state (a value or a tuple of values), only if the

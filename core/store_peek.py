@@ -5,7 +5,7 @@ console that waited for it would paint its first rows that much later. So the th
 the first picture needs are the store's own statements (core/store.py's LIST_INSTANCES,
 HOST_USAGE and LIST_SERVICES) compiled for SQLite, kept here as text;
 tests/unit/test_store_peek.py fails when they drift from the statements, and prints them
-anew. A record is made from its row as the store makes it (instance_record)."""
+anew. A record is made from its row as the store makes it (instance_record, instance_records)."""
 from __future__ import annotations
 
 import json
@@ -36,13 +36,27 @@ LIST_SERVICES_SQL = (
     "services.memory_mb, services.disk_gb, services.last_error \nFROM services")
 
 
-def instance_record(row: dict | None) -> dict | None:
-    """An instance as the store gives it, from its row."""
+def instance_record(row: dict | None, decoded: dict | None = None) -> dict | None:
+    """An instance as the store gives it, from its row. decoded: the sys_meta texts read so
+    far, for a list of rows (most instances' is the same text: each is read once, and each
+    row gets its own copy; its values are flat)."""
     if row is None:
         return None
-    row["sys_meta"] = json.loads(row["sys_meta"] or "{}")
+    text = row["sys_meta"] or "{}"
+    if decoded is None:
+        row["sys_meta"] = json.loads(text)
+    else:
+        meta = decoded.get(text)
+        if meta is None:
+            meta = decoded[text] = json.loads(text)
+        row["sys_meta"] = dict(meta)
     row["locked"] = bool(row["locked"])
     return row
+
+
+def instance_records(rows: list[dict]) -> list[dict]:
+    decoded: dict[str, dict] = {}
+    return [instance_record(row, decoded) for row in rows]
 
 
 def usage_by_host(rows: list[dict]) -> dict[str, dict]:
@@ -65,7 +79,7 @@ class StorePeek:
         return [dict(zip(names, r)) for r in cursor.fetchall()]
 
     def list_instances(self) -> list[dict]:
-        return [instance_record(r) for r in self._rows(LIST_INSTANCES_SQL)]
+        return instance_records(self._rows(LIST_INSTANCES_SQL))
 
     def services(self) -> dict[str, dict]:
         return {r["host"]: r for r in self._rows(LIST_SERVICES_SQL)}
