@@ -58,3 +58,14 @@ def test_the_first_picture_imports_no_sqlalchemy(engine, config, state_dir, tmp_
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", str(len(config.hosts)), "False"]
     assert read_snapshot(config, state_dir, True).instances == engine.store.list_instances()
+
+
+def test_rows_sharing_a_sys_meta_text_each_get_their_own_dict():
+    from core.store_peek import instance_records
+    text = '{"requested_az": null}'
+    rows = instance_records([{"sys_meta": text, "locked": 0}, {"sys_meta": text, "locked": 1},
+                             {"sys_meta": None, "locked": 0}])
+    assert [r["sys_meta"] for r in rows] == [{"requested_az": None}, {"requested_az": None}, {}]
+    assert [r["locked"] for r in rows] == [False, True, False]
+    rows[0]["sys_meta"]["old_vm_state"] = "active"
+    assert rows[1]["sys_meta"] == {"requested_az": None}
