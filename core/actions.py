@@ -53,7 +53,8 @@ class Action:
         if self.vm_states is not None and inst["vm_state"] not in self.vm_states:
             return InstanceInvalidState(
                 f"Cannot '{name}' instance {uuid} while it is in vm_state {inst['vm_state']}")
-        if not taken and self.task_states is not None and inst.get("task_state") not in self.task_states:
+        if not taken and self.task_states is not None \
+                and inst.get("task_state") not in self.task_states:
             return InstanceInvalidState(
                 f"Cannot '{name}' instance {uuid} while it is in task_state {inst['task_state']}")
         if self.must_have_launched and self.vm_states is not None and not inst.get("launched_at"):

@@ -4,8 +4,9 @@ The store's SQLAlchemy takes a quarter of a second to import, as long as Textual
 console that waited for it would paint its first rows that much later. So the three reads
 the first picture needs are the store's own statements (core/store.py's LIST_INSTANCES,
 HOST_USAGE and LIST_SERVICES) compiled for SQLite, kept here as text;
-tests/unit/test_store_peek.py fails when they drift from the statements, and prints them
-anew. A record is made from its row as the store makes it (instance_record, instance_records)."""
+tests/engine/test_store_peek.py fails when they drift from the statements, and prints them
+anew. A record is made from its row as the store makes it (instance_record, and
+instance_records for a list)."""
 from __future__ import annotations
 
 import json
