@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Callable
 
 from .cli_commands import EXIT_FAILED, EXIT_REFUSED, run_command
 from .cli_parser import CLIError, build_parser
@@ -250,10 +249,14 @@ def run(args) -> int:
         # first picture's read of the store runs meanwhile (SQLite's own work needs no GIL:
         # 50 ms of the start at 5,000 instances); what that read imports is imported first,
         # so that no module is imported by two threads at once.
+        from concurrent.futures import ThreadPoolExecutor  # Textual's app imports it too
+
         from . import hosts, starting, statedir, store_peek  # noqa: F401
-        opening = _started(open_client, args)
-        from tui.app import run_console
-        return run_console(*opening())
+        with ThreadPoolExecutor(1, thread_name_prefix="novatui-opening") as pool:
+            opening = pool.submit(open_client, args)
+            from tui.app import run_console
+            client = opening.result()
+        return run_console(*client)
     client, embedded = open_client(args)
     try:
         rc = run_command(args, client)
@@ -261,28 +264,6 @@ def run(args) -> int:
         return rc
     finally:  # the steps this process carries reach a resting state first
         client.close(on_wait=_print_waiting)
-
-
-def _started(fn: Callable, *args) -> Callable[[], object]:
-    """fn(*args) on a thread of its own, from now on; the function returned waits for it
-    and gives its result, or raises its error."""
-    import threading
-    out: dict = {}
-
-    def run() -> None:
-        try:
-            out["result"] = fn(*args)
-        except BaseException as e:  # noqa: BLE001 - raised again by result(), in the caller
-            out["error"] = e
-    thread = threading.Thread(target=run, name="novatui-opening", daemon=True)
-    thread.start()
-
-    def result():
-        thread.join()
-        if "error" in out:
-            raise out["error"]
-        return out["result"]
-    return result
 
 
 def _quiet_stdout() -> None:
