@@ -153,7 +153,12 @@ def test_live_migration_between_two_daemon_uris_on_one_machine(real_engine, real
     assert state_of(hypervisor, after) == RUNNING
     fault = e.fault(inst["uuid"])["message"]
     assert fault.startswith("libvirt refused to live migrate")
-    assert "the same host" in fault
+    # libvirt's own words. The destination's Prepare refuses the same host UUID, but under
+    # load libvirt sometimes reports instead its ssh tunnel to itself closing under that
+    # refusal: `virsh migrate --live --p2p` to this URI, 40 times with both cores busy, gave
+    # the tunnel's error 3 times (exit code -1 or 1), the same-host refusal 37 times.
+    assert ("Attempt to migrate guest to the same host" in fault
+            or "Remote command terminated" in fault), fault
     assert disk_of(real_config, after).is_file()
     assert not (Path(real_config.host("remote").instances_path) / inst["uuid"]).exists()
     print("libvirt said:", fault)
