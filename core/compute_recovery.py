@@ -164,28 +164,36 @@ class RecoveryOps:
 
     def _destroy_orphans(self) -> None:
         """Guests whose instance was deleted while this host was down (a local delete)."""
-        for uuid in self.driver.guests():
-            inst = self.store.get_instance(uuid)
-            if inst is not None and inst["deleted_at"] is not None:
+        for uuid, inst in self.store.task_states(self.driver.guests()).items():
+            if inst["deleted_at"] is not None:
                 self.log.warning("Destroying instance deleted while its host was down",
                                  instance=uuid)
                 self._clean_if_deleted(uuid)
+
+    def _idle(self, uuid: str) -> bool:
+        inst = self.store.get_instance(uuid)
+        return (inst is not None and inst["task_state"] is None
+                and not self.store.messages_for(uuid))
 
     def _sweep_files(self) -> None:
         """Instance directories here that nothing will use: those of deleted instances, and
         the partial copies (.part) of instances with no step in flight."""
         files = self.driver.files
-        for name in files.list_dir(files.root):
+        names = files.list_dir(files.root)
+        known = self.store.task_states({name.removesuffix("_resize") for name in names})
+        busy = self.store.busy_uuids()
+        for name in names:
             uuid = name.removesuffix("_resize")
-            inst = self.store.get_instance(uuid)
+            inst = known.get(uuid)
             if inst is None:
                 continue  # not ours to judge
             if inst["deleted_at"] is not None:
                 self.log.warning(f"Removing {name}: its instance is deleted", instance=uuid)
                 files.remove_tree(files.root / name)
-            elif inst["task_state"] is None and not self.store.messages_for(uuid):
-                for entry in files.list_dir(files.root / name):
-                    if ".part-" in entry:
+            elif inst["task_state"] is None and uuid not in busy:
+                parts = [e for e in files.list_dir(files.root / name) if ".part-" in e]
+                if parts and self._idle(uuid):  # asked again: a step may have come since
+                    for entry in parts:
                         files.remove(files.root / name / entry)
         base = files.root / "_base"
         for entry in files.list_dir(base):

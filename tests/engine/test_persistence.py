@@ -231,3 +231,29 @@ def test_a_journal_write_that_fails_leaves_the_next_change_to_write_the_node_fil
             assert domain(eng, inst).state()[0] == libvirt.VIR_DOMAIN_PAUSED
     finally:
         eng.stop()
+
+
+def test_the_start_up_sweep_removes_what_nothing_will_use_and_keeps_the_rest(config, state_dir):
+    """A deleted instance's folder goes; an idle instance's partial copy goes, its disk stays;
+    a partial copy of an instance with a step queued stays, as does a folder not ours."""
+    eng = Engine(config, state_dir).start()
+    idle, busy, gone = (launch_on(eng, "cmp1", name) for name in ("idle", "busy", "gone"))
+    act(eng, "delete", "gone")
+    eng.stop()
+    root = state_dir / "hosts" / "cmp1" / "instances"
+    (root / gone["uuid"]).mkdir()
+    (root / gone["uuid"] / "disk").write_bytes(b"left")
+    stranger = root / "3f6b7a7e-0000-4000-8000-000000000000"
+    stranger.mkdir()
+    for folder in (root / idle["uuid"], root / busy["uuid"], stranger):
+        (folder / "disk.part-1234").write_bytes(b"half")
+    eng.store.put_message("compute.elsewhere", {"method": "pause", "request_id": "req-q",
+                                                 "args": {"uuid": busy["uuid"]}})
+    idle_disk = _disk_sha(state_dir, idle)
+    with Engine(config, state_dir) as eng:
+        assert sorted(p.name for p in (root / idle["uuid"]).iterdir()) == ["disk"]
+        assert _disk_sha(state_dir, idle) == idle_disk
+        assert (root / busy["uuid"] / "disk.part-1234").exists()
+        assert (stranger / "disk.part-1234").exists()
+        assert not (root / gone["uuid"]).exists()
+        assert f"Removing {gone['uuid']}: its instance is deleted" in log_text(state_dir, "n-cpu")
