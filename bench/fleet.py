@@ -262,7 +262,7 @@ def p99(values) -> float:
 
 def report(size: str, mode: str, runs: list[dict], floors: dict) -> None:
     flat = lambda key: [v for r in runs for v in r[key]]  # noqa: E731
-    ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
+    ms = lambda v: f"{v * 1000:.0f} ms" if v >= 0.01 else f"{v * 1000:.3f} ms"  # noqa: E731
     lines = [
         ("start -> full table", ms(med([r["start"] for r in runs])) + " (each: "
          + ", ".join(f"{r['start'] * 1000:.0f}" for r in runs) + ")", ms(floors["start"])),
