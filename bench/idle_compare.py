@@ -1,7 +1,7 @@
 """Start and idle CPU of the console and its service in tmux, this checkout against another:
 the real `novatui` at 200x50 on a copy of bench/fleet.py's populated state (embedded: the
-console starts its service; --mode attached: a `novatui serve` runs first, and the console
-is launched as soon as it answers). Per launch: start (launch -> the instances table shows
+console starts its service; --mode attached: a `novatui serve` runs first, its start-up done,
+or with --at-answer the console is launched as soon as it answers). Per launch: start (launch -> the instances table shows
 all N and its first row, bench/fleet.py's start figure), then, once the two have been calm for
 three seconds in a row (bench/tmux.settle), the % of a core they use together over 10 s.
 Launches alternate between the checkouts, so that a busy machine weighs on both alike.
@@ -10,7 +10,7 @@ Launches alternate between the checkouts, so that a busy machine weighs on both 
 `git worktree add DIR REV`, with bytecode compiled: `python -m compileall -q DIR/core DIR/tui`).
 --no-idle: start alone (a launch takes a second, not fifteen). Usage:
   python bench/idle_compare.py --root DIR [--sizes 1000x20,5000x50] [--launches 3] [--no-idle]
-                               [--mode embedded|attached]
+                               [--mode embedded|attached] [--at-answer]
 """
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ from bench.tmux import idle_cpu, kill_server, settle  # noqa: E402
 
 
 def start_and_idle(src: Path, n: int, hosts: int, root: Path, trial: int,
-                   idle: bool, mode: str) -> tuple[float, float | None]:
+                   idle: bool, mode: str, at_answer: bool) -> tuple[float, float | None]:
     """(start in ms, idle % of a core or None)."""
-    with console(src, hosts, mode, trial, root) as run:
+    with console(src, hosts, mode, trial, root, at_answer) as run:
         t0 = time.perf_counter()
         run.pane.start()
         start, _ = run.pane.wait(full_table(n, name(0, n)), 120, since=t0)
@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000x20,5000x50", help="INSTANCESxHOSTS,...")
     ap.add_argument("--launches", type=int, default=3)
     ap.add_argument("--mode", choices=("embedded", "attached"), default="embedded")
+    ap.add_argument("--at-answer", action="store_true",
+                    help="attached: the console as soon as the service answers")
     ap.add_argument("--no-idle", dest="idle", action="store_false", help="start alone")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "novatui-fleet")
     args = ap.parse_args()
@@ -67,7 +69,7 @@ def main() -> None:
             for trial in range(args.launches):
                 for label, root in roots.items():
                     runs[label].append(start_and_idle(src, n, hosts, root, trial, args.idle,
-                                                               args.mode))
+                                                               args.mode, args.at_answer))
                     start, idle = runs[label][-1]
                     print(f"  {size} {label} launch {trial}: start {start:.0f} ms"
                           + (f", idle {idle:.2f} %" if idle is not None else ""), flush=True)

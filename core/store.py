@@ -56,7 +56,8 @@ def _b(name, **kw):
 I = instances.c
 _LIVE = I.deleted_at.is_(None)
 GET_INSTANCE = select(instances).where(I.uuid == _b("w_uuid"))
-TASK_STATES = select(I.uuid, I.task_state, I.deleted_at).where(I.uuid.in_(_b("w_uuids", expanding=True)))
+TASK_STATES = (select(I.uuid, I.task_state, I.deleted_at)
+               .where(I.uuid.in_(_b("w_uuids", expanding=True))))
 FIND_INSTANCES = select(instances).where(_LIVE, or_(I.uuid == _b("w_ref"), I.name == _b("w_ref")))
 LIST_INSTANCES = select(instances).where(_LIVE).order_by(I.created_at, insertion_order(I.uuid))
 LIST_HOST_INSTANCES = LIST_INSTANCES.where(I.host == _b("w_host"))
