@@ -1,9 +1,10 @@
 """Start and idle CPU of the console and its service in tmux, this checkout against another:
 the real `novatui` at 200x50 on a copy of bench/fleet.py's populated state (embedded: the
 console starts its service; --mode attached: a `novatui serve` runs first, its start-up done,
-or with --at-answer the console is launched as soon as it answers). Per launch: start (launch -> the instances table shows
-all N and its first row, bench/fleet.py's start figure), then, once the two have been calm for
-three seconds in a row (bench/tmux.settle), the % of a core they use together over 10 s.
+or with --at-answer the console is launched as soon as it answers). Per launch: start
+(launch -> the instances table shows all N and its first row, bench/fleet.py's start
+figure), then, once the two have been calm for three seconds in a row (bench/tmux.settle),
+the % of a core they use together over 10 s.
 Launches alternate between the checkouts, so that a busy machine weighs on both alike.
 
 --root DIR: the other checkout, whose core and tui the console and its service import (e.g.
