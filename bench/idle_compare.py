@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.alternate import alternate  # noqa: E402
 from bench.fleet import console, name, populate  # noqa: E402
 from bench.fleet_screen import full_table  # noqa: E402
 from bench.tmux import idle_cpu, kill_server, settle  # noqa: E402
@@ -66,15 +67,15 @@ def main() -> None:
         for size in args.sizes.split(","):
             n, hosts = (int(x) for x in size.split("x"))
             src = populate(args.cache, n, hosts)
-            runs: dict[str, list[tuple]] = {label: [] for label in roots}
-            for trial in range(args.launches):
-                for label, root in roots.items():
-                    runs[label].append(start_and_idle(src, n, hosts, root, trial, args.idle,
-                                                               args.mode, args.at_answer))
-                    start, idle = runs[label][-1]
-                    print(f"  {size} {label} launch {trial}: start {start:.0f} ms"
-                          + (f", idle {idle:.2f} %" if idle is not None else ""), flush=True)
-                    time.sleep(1.0)
+            def one(label: str, root: Path, trial: int) -> tuple[float, float | None]:
+                start, idle = start_and_idle(src, n, hosts, root, trial, args.idle, args.mode,
+                                             args.at_answer)
+                print(f"  {size} {label} launch {trial}: start {start:.0f} ms"
+                      + (f", idle {idle:.2f} %" if idle is not None else ""), flush=True)
+                time.sleep(1.0)
+                return start, idle
+
+            runs = alternate(roots, args.launches, one)
             for label, xs in runs.items():
                 figures = [_figures("start", [s for s, _ in xs], "ms")]
                 if args.idle:

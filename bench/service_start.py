@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.alternate import alternate  # noqa: E402
 from bench.fleet import NOVATUI, populate, write_inventory  # noqa: E402
 from bench.tmux import cpu_seconds  # noqa: E402
 
@@ -64,15 +65,13 @@ def main() -> None:
     for size in args.sizes.split(","):
         n, hosts_n = (int(x) for x in size.split("x"))
         src = populate(args.cache, n, hosts_n)
-        runs: dict[str, list[dict]] = {label: [] for label in roots}
-        for _ in range(args.launches):
-            for label, root in roots.items():
-                runs[label].append(launch(src, hosts_n, root))
+        runs = alternate(roots, args.launches,
+                         lambda _label, root, _trial: launch(src, hosts_n, root))
         for label, xs in runs.items():
             med = lambda key: 1000 * statistics.median(r[key] for r in xs)  # noqa: E731
             print(f"{n} instances / {hosts_n} hosts, {label}: answers after "
-                  f"{med('answer'):.0f} ms; CPU {med('cpu'):.0f} ms in all, {med('after'):.0f} ms of it after the answer "
-                  f"(medians of {len(xs)})")
+                  f"{med('answer'):.0f} ms; CPU {med('cpu'):.0f} ms in all, "
+                  f"{med('after'):.0f} ms of it after the answer (medians of {len(xs)})")
 
 
 if __name__ == "__main__":
