@@ -181,7 +181,7 @@ class RecoveryOps:
         files = self.driver.files
         names = files.list_dir(files.root)
         known = self.store.task_states({name.removesuffix("_resize") for name in names})
-        busy = self.store.busy_uuids()
+        busy = {m["payload"]["args"].get("uuid") for m in self.store.pending_messages()}
         for name in names:
             uuid = name.removesuffix("_resize")
             inst = known.get(uuid)

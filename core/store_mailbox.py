@@ -93,10 +93,6 @@ class Mailbox:
         found = [dict(r, payload=json.loads(r["payload"])) for r in rows]
         return [m for m in found if m["payload"]["args"].get("uuid") == uuid]
 
-    def busy_uuids(self) -> set[str]:
-        """The instances with a step queued or running, on any topic."""
-        return {json.loads(r["payload"])["args"].get("uuid") for r in self._rows(PENDING)} - {None}
-
     def put_message_unless_queued(self, topic: str, payload: dict, uuid: str) -> bool:
         """Queue a step for an instance only if none of its steps is queued or running
         (recovery's re-send), in one statement so it cannot race another process's (in a
